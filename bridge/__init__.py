@@ -1,0 +1,1 @@
+"""productsup-bridge: webhooks in, debounced Productsup process calls out."""

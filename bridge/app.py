@@ -1,0 +1,62 @@
+"""Flask app factory: all the wiring, and nothing at import time."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from bridge.platform import PlatformClient
+from bridge.rules import Config, load_config
+from bridge.settings import Settings
+from bridge.store import Store
+
+
+@dataclass
+class Bridge:
+    """What the views and the dispatcher share: one per app."""
+    settings: Settings
+    config: Config
+    store: Store
+    platform: PlatformClient
+    clock: Callable[[], float]
+
+
+def create_app(settings: Settings | None = None, *, config: Config | None = None, store: Store | None = None,
+               platform: PlatformClient | None = None, clock: Callable[[], float] | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    _configure_logging()
+    bridge = Bridge(
+        settings=settings,
+        config=config or load_config(settings.rules_path),
+        store=store or Store.from_url(settings.database_url),
+        platform=platform or PlatformClient(settings.api_url, settings.auth_token),
+        clock=clock or time.time,
+    )
+    bridge.store.create_schema()
+    app = Flask("bridge")
+    app.extensions["bridge"] = bridge
+    app.json.sort_keys = False
+    from bridge.hooks import hooks
+    from bridge.status import status
+    app.register_blueprint(hooks)
+    app.register_blueprint(status)
+    app.register_error_handler(HTTPException, _json_error)
+    return app
+
+
+def _json_error(exc: HTTPException):
+    response = jsonify(error=exc.description if exc.code != 500 else "internal error")
+    response.status_code = exc.code or 500
+    if exc.code == 405:
+        response.headers["Allow"] = ", ".join(exc.valid_methods or [])
+    return response
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
