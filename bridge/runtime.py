@@ -38,7 +38,8 @@ class _Gunicorn(BaseApplication):
 
     def load_config(self):
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # skip settings an older gunicorn does not know
+                self.cfg.set(key, value)
 
     def load(self):
         from bridge.app import create_app
@@ -63,4 +64,6 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     _Gunicorn(settings, {
         "bind": f"{host}:{port}", "workers": workers, "threads": 4, "worker_class": "gthread",
         "post_worker_init": _start_worker_dispatcher, "accesslog": "-", "timeout": 60,
+        # Several bridges on one machine (tests, a dev box) must not fight over one control socket.
+        "control_socket_disable": True,
     }).run()

@@ -69,7 +69,7 @@ class Harness:
         """The Procfile's web line alone: gunicorn, no dispatcher."""
         port = free_port()
         web = start([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-                     "--worker-class", "gthread", "--threads", "4", "--workers", "2", "bridge.app:create_app()"],
+                     "--no-control-socket", "--worker-class", "gthread", "--threads", "4", "--workers", "2", "bridge.app:create_app()"],
                     port, self.env(port), self.tmp / f"web-{port}.log")
         self.bridges.append(web)
         return web
@@ -96,6 +96,9 @@ class Harness:
         if self.sim:
             self.sim.stop()
 
+    def logs(self) -> str:
+        return "".join(path.read_text(errors="replace") for path in self.tmp.glob("*.log"))
+
 
 @pytest.fixture
 def harness(tmp_path):
@@ -103,3 +106,5 @@ def harness(tmp_path):
     h.start_sim()
     yield h
     h.stop()
+    logs = h.logs()
+    assert "e2e-token-value" not in logs and GITHUB_SECRET not in logs   # never a secret in a log line

@@ -114,3 +114,29 @@ def test_web_and_two_workers_never_send_two_calls_for_one_site(harness):
     calls = harness.calls()
     assert [c["answer"] for c in calls] == ["accepted", "accepted"], calls
     assert calls[1]["at"] - calls[0]["at"] >= MIN_INTERVAL
+
+
+def test_quick_start_serve_without_credentials_uses_the_embedded_simulator(tmp_path):
+    """README's first command: no token, no API URL: `bridge serve` calls its own local simulator."""
+    import os
+
+    from tests.e2e.conftest import RULES
+    from tests.helpers import GITHUB_SECRET, bridge_command, free_port, start
+
+    (tmp_path / "rules.yaml").write_text(RULES)
+    port, sim_port = free_port(), free_port()
+    env = {"PORT": str(port), "BRIDGE_SIM_PORT": str(sim_port), "BRIDGE_RULES": "rules.yaml",
+           "GITHUB_WEBHOOK_SECRET": GITHUB_SECRET, "BRIDGE_TICK_SECONDS": "0.1"}
+    for name in ("PRODUCTSUP_AUTH_TOKEN", "PRODUCTSUP_API_URL", "DATABASE_URL"):
+        os.environ.pop(name, None)
+    bridge = start(bridge_command("serve", "--host", "127.0.0.1"), port, env, tmp_path / "serve.log", cwd=tmp_path)
+    try:
+        answer = post_push(bridge)
+        assert answer.status_code == 202
+        wait_fired(bridge, answer.json()["event_id"])
+        calls = requests.get(f"http://127.0.0.1:{sim_port}/_sim/calls", timeout=5).json()
+        assert [(c["site"], c["answer"]) for c in calls] == [(SITE, "accepted")]
+        assert (tmp_path / "bridge.db").exists()
+        assert "calling the local simulator" in bridge.log()
+    finally:
+        bridge.stop()

@@ -66,8 +66,9 @@ def config(tmp_path):
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Store.from_url(f"sqlite:///{tmp_path / 'bridge.db'}")
+def store(database_url):
+    """Every test here runs on SQLite and on PostgreSQL (`database_url` in conftest.py)."""
+    store = Store.from_url(database_url)
     store.create_schema()
     yield store
     store.dispose()
@@ -219,10 +220,10 @@ def test_dead_dispatcher_mid_call_is_recovered_as_unknown(store, config, clock, 
     assert store.event(event_id)["fate"] == "fired"
 
 
-def test_two_dispatchers_racing_make_one_call(store, config, clock, sim, tmp_path):
+def test_two_dispatchers_racing_make_one_call(store, config, clock, sim, database_url):
     receive(store, config, clock)
     clock.advance(31)
-    second_store = Store.from_url(f"sqlite:///{tmp_path / 'bridge.db'}")
+    second_store = Store.from_url(database_url)
     dispatchers = [make_dispatcher(store, sim, clock, "a"), make_dispatcher(second_store, sim, clock, "b")]
     barrier = threading.Barrier(len(dispatchers))
 

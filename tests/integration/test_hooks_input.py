@@ -73,7 +73,7 @@ def web(tmp_path_factory):
     env = {"DATABASE_URL": f"sqlite:///{tmp / 'bridge.db'}", "BRIDGE_RULES": str(tmp / "rules.yaml"),
            "GITHUB_WEBHOOK_SECRET": GITHUB_SECRET, "ERP_WEBHOOK_SECRET": ERP_SECRET, "ODOO_TOKEN": TOKEN,
            "PRODUCTSUP_API_URL": "http://127.0.0.1:9", "PRODUCTSUP_AUTH_TOKEN": "1:never-called"}
-    server = start([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
+    server = start([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--no-control-socket", "--worker-class", "gthread",
                     "--threads", "4", "bridge.app:create_app()"], port, env, tmp / "web.log")
     server.db = tmp / "bridge.db"
     yield server
