@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from bridge.platform import PlatformClient
 from bridge.rules import Config, load_config
 from bridge.settings import Settings
+from bridge.sources.outbound import http_get
 from bridge.store import Store
 
 
@@ -26,7 +27,8 @@ class Bridge:
 
 
 def create_app(settings: Settings | None = None, *, config: Config | None = None, store: Store | None = None,
-               platform: PlatformClient | None = None, clock: Callable[[], float] | None = None) -> Flask:
+               platform: PlatformClient | None = None, clock: Callable[[], float] | None = None,
+               outbound: Callable[[str], bytes] | None = None) -> Flask:
     settings = settings or Settings.from_env()
     _configure_logging()
     bridge = Bridge(
@@ -37,6 +39,8 @@ def create_app(settings: Settings | None = None, *, config: Config | None = None
         clock=clock or time.time,
     )
     bridge.store.create_schema()
+    for source in bridge.config.sources.values():
+        source.outbound = outbound or http_get
     app = Flask("bridge")
     app.extensions["bridge"] = bridge
     app.json.sort_keys = False

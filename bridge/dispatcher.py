@@ -19,23 +19,30 @@ log = logging.getLogger("bridge.dispatcher")
 
 # A claim outlives the longest call (connect + read timeouts) with room to record the answer.
 CLAIM_LEASE = 120.0
+# Forgetting old delivery ids is housekeeping: once an hour is plenty.
+PRUNE_EVERY = 3600.0
 
 
 class Dispatcher:
     def __init__(self, store, platform: PlatformClient, *, min_interval: Callable[[], float],
                  clock: Callable[[], float] = time.time, poll_seconds: float = 30.0,
-                 poll_deadline: float = 6 * 3600, worker_id: str | None = None):
+                 poll_deadline: float = 6 * 3600, worker_id: str | None = None,
+                 dedup_retention: Callable[[], float] = lambda: 7 * 86400.0):
         self.store = store
         self.platform = platform
         self.min_interval = min_interval
         self.clock = clock
         self.poll_seconds = poll_seconds
         self.poll_deadline = poll_deadline
+        self.dedup_retention = dedup_retention
+        self.pruned_at = float("-inf")
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     def tick(self) -> float | None:
         """One pass over every site with work. Returns when the next known work is due."""
-        self.poll_statuses(self.clock())
+        now = self.clock()
+        self.poll_statuses(now)
+        self.prune(now)
         next_due = None
         for site_id in self.store.sites_with_work():
             due = self.run_site(site_id)
@@ -94,6 +101,11 @@ class Dispatcher:
         log.log(level, "site %s: %s%s -> %s (%s) %s", site_id, call.action,
                 f" {call.target_id}" if call.target_id is not None else "", type(outcome).__name__,
                 result.fate, result.process_id or result.detail)
+
+    def prune(self, now: float) -> None:
+        if now - self.pruned_at >= PRUNE_EVERY:
+            self.pruned_at = now
+            self.store.prune_deliveries(now - self.dedup_retention())
 
     def poll_statuses(self, now: float) -> None:
         for process in self.store.processes_to_poll(now, self.poll_seconds, now - self.poll_deadline):

@@ -1,44 +1,54 @@
 """POST /hooks/<source>: the only ingest endpoint.
 
-Reads as the pipeline: look up the source, read the capped raw body, verify and parse (the source
-stage), match the rules, record the event with its intents, answer honestly.
+Reads as the pipeline: look up the source, read the capped raw body, let the source verify and
+parse it (or answer a handshake), match the rules, record each event with its intents, answer.
 """
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify, request
-from werkzeug.exceptions import NotFound, RequestEntityTooLarge, Unauthorized, BadRequest
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import (BadRequest, MethodNotAllowed, NotFound, RequestEntityTooLarge, Unauthorized,
+                                 UnsupportedMediaType)
 
-from bridge.sources import BadRequestBody, RawRequest, Unverified
+from bridge.sources import (BadRequestBody, BodyTooLarge, RawRequest, Reply, UnsupportedEncoding, Unverified,
+                            decode_transport)
 
 hooks = Blueprint("hooks", __name__)
 log = logging.getLogger("bridge.hooks")
 
 
-@hooks.post("/hooks/<name>")
+@hooks.route("/hooks/<name>", methods=["POST", "OPTIONS"])
 def receive(name: str):
     bridge = current_app.extensions["bridge"]
     source = bridge.config.sources.get(name)
     if source is None:
         raise NotFound(f"no source named {name!r} in the rules")
-    raw = RawRequest(read_capped_body(source.max_body), lower_headers(), request.args.to_dict(),
-                     request.headers.get("Content-Type", ""))
+    raw = raw_request(source.max_body, bridge.clock(), bridge.settings.trusted_proxies)
     try:
-        deliveries = source.receive(raw)
+        received = source.options_request(raw) if request.method == "OPTIONS" else source.receive(raw)
     except Unverified:
         log.warning("source %s: verification failed", name)
         raise Unauthorized("verification failed")
     except BadRequestBody as exc:
         raise BadRequest(str(exc))
-    now = bridge.clock()
-    answers = [record(bridge, delivery, raw.body, now) for delivery in deliveries]
+    if received is None:
+        raise MethodNotAllowed(valid_methods=["POST"])
+    if isinstance(received, Reply):
+        log.info("source %s: answered a handshake (%s)", name, received.status)
+        return reply_response(received)
+    answers = [record(bridge, delivery, raw.raw_body or raw.body) for delivery in received]
     return respond(answers)
 
 
-def record(bridge, delivery, body: bytes, now: float) -> dict:
+def record(bridge, delivery, body: bytes) -> dict:
     match = bridge.config.match(delivery.document)
-    stored = bridge.store.record_event(delivery, body, match, now)
+    stored = bridge.store.record_event(delivery, body, match, bridge.clock())
+    if stored.duplicate_of:
+        log.info("source %s: delivery %s already received as %s", delivery.source, delivery.delivery_id,
+                 stored.duplicate_of)
+        return {"event_id": stored.duplicate_of, "duplicate": True, "delivery_id": delivery.delivery_id,
+                "matched": [], "intents": [], "rejected": []}
     log.info("source %s: event %s (%s) matched %s, %d intent(s)", delivery.source, stored.event_id,
              delivery.event_type, match.matched_rules or "nothing", len(stored.intents))
     return {
@@ -52,10 +62,37 @@ def record(bridge, delivery, body: bytes, now: float) -> dict:
 
 
 def respond(answers: list[dict]):
-    """202 when something was scheduled, 200 when the event was stored with nothing to do."""
+    """202 when something was scheduled, 200 when stored (or already stored) with nothing to do."""
     status = 202 if any(answer["intents"] for answer in answers) else 200
-    body = answers[0] if len(answers) == 1 else {"events": answers}
-    return jsonify(body), status
+    if len(answers) == 1:
+        return jsonify(answers[0]), status
+    return jsonify(events=answers), status
+
+
+def reply_response(reply: Reply) -> Response:
+    if isinstance(reply.body, (dict, list)):
+        response = jsonify(reply.body)
+    else:
+        response = Response(reply.body if reply.body is not None else b"", content_type=reply.content_type)
+    response.status_code = reply.status
+    response.headers.update(reply.headers)
+    return response
+
+
+def raw_request(limit: int, now: float, trusted_proxies: int) -> RawRequest:
+    sent = read_capped_body(limit)
+    try:
+        body = decode_transport(sent, request.headers.get("Content-Encoding", ""), limit)
+    except BodyTooLarge as exc:
+        raise RequestEntityTooLarge(str(exc))
+    except UnsupportedEncoding as exc:
+        raise UnsupportedMediaType(str(exc))
+    except BadRequestBody as exc:
+        raise BadRequest(str(exc))
+    return RawRequest(body=body, headers=lower_headers(), query=request.args.to_dict(),
+                      content_type=request.headers.get("Content-Type", ""), method=request.method,
+                      received_at=now, client_ip=client_ip(trusted_proxies),
+                      raw_body=sent if body is not sent else None)
 
 
 def read_capped_body(limit: int) -> bytes:
@@ -69,3 +106,15 @@ def read_capped_body(limit: int) -> bytes:
 
 def lower_headers() -> dict[str, str]:
     return {name.lower(): value for name, value in request.headers.items()}
+
+
+def client_ip(trusted_proxies: int) -> str | None:
+    """The sender's address: each trusted proxy appends the address it saw to X-Forwarded-For, so
+    the entry `trusted_proxies` from the right is the one the outermost trusted proxy vouches for.
+    Entries further left were written by the client and can be forged."""
+    if trusted_proxies == 0:
+        return request.remote_addr
+    chain = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+    if len(chain) < trusted_proxies:
+        return None
+    return chain[-trusted_proxies]

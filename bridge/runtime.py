@@ -19,7 +19,8 @@ def build_dispatcher(settings: Settings, config, store: Store | None = None) -> 
     _announce_platform(settings)
     return Dispatcher(store, PlatformClient(settings.api_url, settings.auth_token),
                       min_interval=lambda: config.defaults.min_interval, poll_seconds=settings.poll_seconds,
-                      poll_deadline=settings.poll_deadline)
+                      poll_deadline=settings.poll_deadline,
+                      dedup_retention=lambda: config.defaults.dedup_retention)
 
 
 def _announce_platform(settings: Settings) -> None:
@@ -52,7 +53,8 @@ def _start_worker_dispatcher(worker) -> None:
     dispatcher = Dispatcher(bridge.store, bridge.platform,
                             min_interval=lambda: bridge.config.defaults.min_interval,
                             poll_seconds=bridge.settings.poll_seconds,
-                            poll_deadline=bridge.settings.poll_deadline)
+                            poll_deadline=bridge.settings.poll_deadline,
+                            dedup_retention=lambda: bridge.config.defaults.dedup_retention)
     worker.bridge_dispatcher = start_dispatcher_thread(dispatcher, bridge.settings.tick_seconds)
 
 

@@ -27,6 +27,7 @@ class Settings:
     tick_seconds: float = 1.0        # how often the dispatcher looks for due work at most
     poll_seconds: float = 30.0       # how often one process's status is read
     poll_deadline: float = 6 * 3600  # an unknown process id answers "queued" forever: stop after this
+    trusted_proxies: int = 0         # X-Forwarded-For hops to trust (1 on Heroku)
 
     def __repr__(self) -> str:  # the token must never reach a log line
         return (f"Settings(database_url={_redact_url(self.database_url)!r}, rules_path={self.rules_path!r}, "
@@ -52,6 +53,7 @@ class Settings:
             port=_int(env, "PORT", 8000),
             tick_seconds=_float(env, "BRIDGE_TICK_SECONDS", 1.0),
             poll_seconds=_float(env, "BRIDGE_POLL_SECONDS", 30.0),
+            trusted_proxies=_count(env, "BRIDGE_TRUSTED_PROXIES", 0),
         )
 
 
@@ -61,6 +63,15 @@ def _int(env, name, default) -> int:
         return default
     if not value.isdigit() or not 0 < int(value) < 65536:
         raise SettingsError(f"{name} must be a port number, got {value!r}")
+    return int(value)
+
+
+def _count(env, name, default) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) > 10:
+        raise SettingsError(f"{name} must be a number of proxy hops from 0 to 10, got {value!r}")
     return int(value)
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import math
 import re
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-EXPECTED = "expected a duration like 30s, 5m, 1h, 1500ms or a number of seconds"
+EXPECTED = "expected a duration like 30s, 5m, 1h, 7d, 1500ms or a number of seconds"
 
 
 def parse_duration(value: object) -> float:
@@ -29,7 +29,7 @@ def parse_duration(value: object) -> float:
 
 def format_duration(seconds: float) -> str:
     """Echo a duration back in the units the user most likely wrote, for error messages."""
-    for unit, size in (("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
         if seconds >= size and (seconds / size).is_integer():
             return f"{int(seconds / size)}{unit}"
     return f"{seconds:g}s"

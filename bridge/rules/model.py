@@ -24,6 +24,7 @@ class Defaults:
     quiet: float = 30.0
     max_wait: float = 300.0
     min_interval: float = 300.0
+    dedup_retention: float = 7 * 86400.0   # how long a delivery id is remembered, to drop redeliveries
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,7 @@ class DebounceSchema(StrictSchema):
 class DefaultsSchema(StrictSchema):
     debounce = fields.Nested(DebounceSchema, error_messages=_messages("{quiet: 30s, max_wait: 5m}"))
     min_interval = DurationField()
+    dedup_retention = DurationField()
 
 
 class RuleSchema(StrictSchema):
@@ -229,7 +230,7 @@ def _explain_unknown(messages: Any, schema: Schema) -> Any:
 
 
 class ConfigSchema(StrictSchema):
-    defaults = fields.Nested(DefaultsSchema, load_default=dict, error_messages=_messages("debounce and min_interval"))
+    defaults = fields.Nested(DefaultsSchema, load_default=dict, error_messages=_messages("debounce, min_interval and dedup_retention"))
     sources = SourcesField(load_default=dict)
     rules = fields.List(fields.Nested(RuleSchema), load_default=list,
                         error_messages={**_messages("a list of rules"), "invalid": "not a list; expected a list of rules"})
@@ -252,7 +253,8 @@ def build_defaults(section: dict) -> Defaults:
     base = Defaults()
     debounce = section.get("debounce") or {}
     return Defaults(debounce.get("quiet", base.quiet), debounce.get("max_wait", base.max_wait),
-                    section.get("min_interval", base.min_interval))
+                    section.get("min_interval", base.min_interval),
+                    section.get("dedup_retention", base.dedup_retention))
 
 
 def build_rule(spec: dict, defaults: Defaults) -> Rule:

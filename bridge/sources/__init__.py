@@ -1,11 +1,16 @@
-"""Source types by their `type:` name in the rules file."""
-from bridge.sources.base import Delivery, RawRequest, Source
-from bridge.sources.errors import BadRequestBody, Unverified
+"""Source types by their `type:` name in the rules file, gathered from one module per family."""
+from bridge.sources.base import Delivery, RawRequest, Reply, Source
+from bridge.sources.bodies import decode_transport
+from bridge.sources.errors import BadRequestBody, BodyTooLarge, UnsupportedEncoding, Unverified
 from bridge.sources.generic import HmacSource, NoVerificationSource, TokenSource
 from bridge.sources.github import GitHubSource
+from bridge.sources import cloud, codehosts, saas
 
 SOURCE_TYPES: dict[str, type[Source]] = {
-    cls.type_name: cls for cls in (GitHubSource, HmacSource, TokenSource, NoVerificationSource)
+    cls.type_name: cls
+    for cls in (GitHubSource, HmacSource, TokenSource, NoVerificationSource, *codehosts.TYPES, *saas.TYPES,
+                *cloud.TYPES)
 }
 
-__all__ = ["SOURCE_TYPES", "BadRequestBody", "Delivery", "RawRequest", "Source", "Unverified"]
+__all__ = ["SOURCE_TYPES", "BadRequestBody", "BodyTooLarge", "Delivery", "RawRequest", "Reply", "Source",
+           "UnsupportedEncoding", "Unverified", "decode_transport"]

@@ -1,13 +1,16 @@
 """What every source shares: the raw request it sees, the delivery it makes, its config fields.
 
-A source is the only stage that can turn a request into a *verified* delivery: `Source.receive`
-verifies over the exact raw bytes first and parses only what passed.
+A source is the only stage that can turn a request into a *verified* delivery. `Source.receive`
+runs the same steps for every sender, and each family overrides only the steps it needs:
+
+    check_ip -> verify (raw bytes) -> parse (body, envelopes) -> handshake? -> split -> deliveries
 """
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+import ipaddress
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, ClassVar
 
 import jmespath
 from marshmallow import Schema, ValidationError, fields, validate
@@ -16,14 +19,28 @@ from bridge.sources.bodies import parse_body
 from bridge.sources.errors import BadRequestBody, Unverified  # noqa: F401  (re-exported)
 
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
+DEFAULT_TOLERANCE = 300.0
 
 
 @dataclass(frozen=True)
 class RawRequest:
-    body: bytes
+    body: bytes                      # after transport decoding (gzip, deflate), before anything else
     headers: dict[str, str]          # names lower-cased
     query: dict[str, str]
     content_type: str = ""
+    method: str = "POST"
+    received_at: float = 0.0         # the bridge's clock, for timestamp tolerance
+    client_ip: str | None = None     # as far as the trusted proxies vouch for it
+    raw_body: bytes | None = None    # the bytes as sent, when a transport encoding was removed
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A handshake the source answers itself (a challenge, a validation code): no event is stored."""
+    status: int = 200
+    body: Any = None                 # dict/list -> JSON, str/bytes -> as is
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
 
 
 @dataclass(frozen=True)
@@ -35,7 +52,6 @@ class Delivery:
     payload: Any
     headers: dict[str, str]
     query: dict[str, str]
-    verified: bool = field(default=True, repr=False)
 
     @property
     def document(self) -> dict[str, Any]:
@@ -54,11 +70,52 @@ class JMESPathField(fields.String):
             raise ValidationError(f"not a valid JMESPath expression ({exc.__class__.__name__}): {text!r}")
 
 
-class SecretField(fields.String):
-    """A non-empty secret: an unset `${VAR}` or an empty string is a config error, never an open door."""
+class SecretsField(fields.Field):
+    """One secret or a list of them (rotation: any one matches). Empty or unset is a config error."""
 
     def __init__(self, **kwargs):
-        super().__init__(required=True, validate=validate.Length(min=1, error="must not be empty"), **kwargs)
+        kwargs.setdefault("required", True)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> list[str]:
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise ValidationError("is empty; expected a secret or a list of secrets")
+        for item in values:
+            if not isinstance(item, str) or not item:
+                raise ValidationError("is empty; expected a secret (usually ${SOME_VARIABLE}) "
+                                      "or a list of secrets")
+        return values
+
+
+# Kept for sources written against the single-secret field name.
+SecretField = SecretsField
+
+
+class DurationField(fields.Field):
+    """`30s`, `5m`, `1h` or seconds; the rules package owns the format."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> float:
+        from bridge.rules.durations import parse_duration
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc))
+
+
+class NetworksField(fields.Field):
+    """A list of CIDR blocks (or single addresses) the sender's requests come from."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list) or not value:
+            raise ValidationError("expected a non-empty list of CIDR blocks such as 192.0.2.0/24")
+        networks = []
+        for item in value:
+            try:
+                networks.append(ipaddress.ip_network(str(item), strict=False))
+            except ValueError:
+                raise ValidationError(f"{item!r} is not an IP address or CIDR block; expected e.g. 192.0.2.0/24")
+        return tuple(networks)
 
 
 class SourceSchema(Schema):
@@ -66,46 +123,107 @@ class SourceSchema(Schema):
     event = JMESPathField(load_default=None)
     delivery_id = JMESPathField(load_default=None)
     max_body = fields.Integer(load_default=DEFAULT_MAX_BODY, validate=validate.Range(min=1))
+    allow_ips = NetworksField(load_default=None)
 
 
 class Source:
     type_name: ClassVar[str]
     schema: ClassVar[type[Schema]] = SourceSchema
+    # Outbound HTTP GET (url -> body bytes) for the few senders a source must call back
+    # (SNS subscription confirmation, signing certificates). The app sets it; tests replace it.
+    outbound: Callable[[str], bytes] | None = None
 
     def __init__(self, name: str, options: dict[str, Any]):
         self.name = name
         self.options = options
+        self.secrets: list[str] = options.get("secret") or []
         self.max_body: int = options.get("max_body", DEFAULT_MAX_BODY)
 
     def __repr__(self) -> str:  # never show options: they hold secrets
         return f"<{type(self).__name__} {self.name!r}>"
 
-    def receive(self, request: RawRequest) -> list[Delivery]:
-        if not self.verify(request):
+    # ---- the steps of receive, in order; families override what they need -----------------
+
+    def receive(self, request: RawRequest) -> list[Delivery] | Reply:
+        if not self.ip_allowed(request):
             raise Unverified()
-        payload = parse_body(request.body, request.content_type)
-        return [self.make_delivery(payload, request)]
+        early = self.before_verify(request)
+        if early is not None:
+            return early
+        if not self.verified(request):
+            raise Unverified()
+        payload = self.parse(request)
+        reply = self.handshake(payload, request)
+        if reply is not None:
+            return reply
+        items = self.split(payload, request)
+        return [self.make_delivery(item, request, index, len(items)) for index, item in enumerate(items)]
+
+    def options_request(self, request: RawRequest) -> Reply | None:
+        """An HTTP OPTIONS handshake (CloudEvents webhooks); None means 405."""
+        return None
+
+    def ip_allowed(self, request: RawRequest) -> bool:
+        networks = self.options.get("allow_ips")
+        if not networks:
+            return True
+        try:
+            address = ipaddress.ip_address(request.client_ip or "")
+        except ValueError:
+            return False
+        return any(address in network for network in networks)
+
+    def before_verify(self, request: RawRequest) -> Reply | None:
+        """Handshakes a sender makes before it signs anything (e.g. a validation token echo)."""
+        return None
+
+    def verified(self, request: RawRequest) -> bool:
+        """Senders sign what they send before transport compression, but accept a signature over
+        the compressed bytes too: both are bytes the sender authenticated."""
+        if self.verify(request):
+            return True
+        return request.raw_body is not None and self.verify(replace(request, body=request.raw_body))
 
     def verify(self, request: RawRequest) -> bool:
         raise NotImplementedError
 
-    def make_delivery(self, payload: Any, request: RawRequest) -> Delivery:
+    def parse(self, request: RawRequest) -> Any:
+        return parse_body(request.body, request.content_type)
+
+    def handshake(self, payload: Any, request: RawRequest) -> Reply | None:
+        return None
+
+    def split(self, payload: Any, request: RawRequest) -> list[Any]:
+        """One event per item where the sender batches; most senders send one."""
+        return [payload]
+
+    def make_delivery(self, payload: Any, request: RawRequest, index: int = 0, count: int = 1) -> Delivery:
         document = {"source": self.name, "event": None, "payload": payload,
                     "headers": request.headers, "query": request.query}
-        return Delivery(self.name, self.event_type(document, request), self.delivery_id(document, request),
-                        payload, request.headers, request.query)
+        delivery_id = self.delivery_id(document, request)
+        if delivery_id is not None and count > 1 and not self.item_ids_are_unique:
+            delivery_id = f"{delivery_id}#{index}"
+        return Delivery(self.name, self.event_type(document, request), delivery_id, payload,
+                        request.headers, request.query)
+
+    # Set when delivery_id reads a per-item id (Event Grid), so batch items need no suffix.
+    item_ids_are_unique: ClassVar[bool] = False
 
     def event_type(self, document: dict, request: RawRequest) -> str | None:
-        return _search_text(self.options.get("event"), document)
+        return search_text(self.options.get("event"), document)
 
     def delivery_id(self, document: dict, request: RawRequest) -> str | None:
-        return _search_text(self.options.get("delivery_id"), document)
+        return search_text(self.options.get("delivery_id"), document)
 
 
-def _search_text(expression, document) -> str | None:
+def search_text(expression, document) -> str | None:
+    """A configured JMESPath read as text; structures and nulls are no usable id or type."""
     if expression is None:
         return None
-    value = expression.search(document)
+    try:
+        value = expression.search(document)
+    except (jmespath.exceptions.JMESPathError, RecursionError, TypeError, ValueError):
+        return None
     if value is None or isinstance(value, (dict, list)):
         return None
     return str(value)
@@ -114,3 +232,11 @@ def _search_text(expression, document) -> str | None:
 def same_bytes(expected: bytes, given: bytes) -> bool:
     """Constant-time comparison on bytes."""
     return hmac.compare_digest(expected, given)
+
+
+def header_bytes(value: str) -> bytes:
+    """Header text back to the bytes that were sent (WSGI decodes headers as latin-1)."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from bridge.sources.base import RawRequest, SecretField, Source, SourceSchema, same_bytes
-from bridge.sources.signatures import ALGORITHMS, ENCODINGS, signature_matches
+from bridge.sources.base import RawRequest, SecretField, Source, SourceSchema, header_bytes, same_bytes
+from bridge.sources.signatures import ALGORITHMS, ENCODINGS, any_signature_matches
 
 
 class HmacSchema(SourceSchema):
@@ -24,8 +24,8 @@ class HmacSource(Source):
         prefix = self.options["prefix"]
         if not given.startswith(prefix):
             return False
-        return signature_matches(self.options["secret"], request.body, self.options["algorithm"],
-                                 self.options["encoding"], given[len(prefix):])
+        return any_signature_matches(self.secrets, request.body, self.options["algorithm"],
+                                     self.options["encoding"], [given[len(prefix):]])
 
 
 class TokenSchema(SourceSchema):
@@ -52,7 +52,11 @@ class TokenSource(Source):
             given = request.query.get(self.options["query"])
         if given is None:
             return False
-        return same_bytes(self.options["secret"].encode("utf-8"), given.encode("utf-8", "surrogateescape"))
+        given_bytes = header_bytes(given)
+        matched = False
+        for secret in self.secrets:
+            matched |= same_bytes(secret.encode("utf-8"), given_bytes)
+        return matched
 
 
 class NoVerificationSource(Source):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import fields
 
 from bridge.sources.base import RawRequest, SecretField, Source, SourceSchema
-from bridge.sources.signatures import signature_matches
+from bridge.sources.signatures import any_signature_matches
 
 PREFIX = "sha256="
 
@@ -21,7 +21,7 @@ class GitHubSource(Source):
         header = request.headers.get("x-hub-signature-256", "")
         if not header.startswith(PREFIX):
             return False
-        return signature_matches(self.options["secret"], request.body, "sha256", "hex", header[len(PREFIX):])
+        return any_signature_matches(self.secrets, request.body, "sha256", "hex", [header[len(PREFIX):]])
 
     def event_type(self, document, request):
         return request.headers.get("x-github-event") or super().event_type(document, request)

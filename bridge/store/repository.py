@@ -5,13 +5,16 @@ Web processes only add (record_event); dispatchers claim a site before calling f
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from bridge import scheduler
 from bridge.store import schema as t
@@ -21,6 +24,7 @@ from bridge.store.engine import make_engine
 SECRET_NAME = re.compile(r"auth|token|secret|signature|password|passwd|cookie|key|sig$|hmac", re.I)
 
 PENDING, IN_FLIGHT = "pending", "in_flight"
+SCHEMA_LOCK = 0x6272696467650001  # PostgreSQL advisory lock key held while creating the tables
 FATE_ORDER = ("in_flight", "pending", "failed", "fired", "covered", "cancelled")
 
 
@@ -36,8 +40,19 @@ class RecordedIntent:
 
 @dataclass(frozen=True)
 class RecordedEvent:
-    event_id: str
+    event_id: str | None
     intents: list[RecordedIntent]
+    duplicate_of: str | None = None    # set for a redelivery: the event it repeats
+
+
+MAX_TEXT = 200
+
+
+def bounded(text: str | None) -> str | None:
+    """Sender-chosen ids and types fit their columns: a longer one is replaced by its digest."""
+    if text is None or len(text) <= MAX_TEXT:
+        return text
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def without_secrets(values: dict[str, str]) -> dict[str, str]:
@@ -53,7 +68,11 @@ class Store:
         return cls(make_engine(url))
 
     def create_schema(self) -> None:
-        t.metadata.create_all(self.engine)
+        """Idempotent, and safe when several processes start at once on an empty database."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE already serialises
+                conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK)))
+            t.metadata.create_all(conn)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -61,29 +80,72 @@ class Store:
     # ---- ingest ---------------------------------------------------------------------------
 
     def record_event(self, delivery, raw_body: bytes, match, now: float) -> RecordedEvent:
-        """Store one event and merge its intents into the pending ones, in one transaction."""
+        """Store one event and merge its intents into the pending ones, in one transaction.
+
+        A delivery id seen before is a redelivery: it is not routed again, unless the first
+        delivery's event came to nothing (failed or rejected), when the sender's retry deserves a go."""
+        try:
+            return self._record_event(delivery, raw_body, match, now)
+        except IntegrityError:
+            # The same delivery arrived twice at once and the other copy won the insert.
+            return self._record_event(delivery, raw_body, match, now)
+
+    def _record_event(self, delivery, raw_body: bytes, match, now: float) -> RecordedEvent:
         event_id = "evt_" + uuid.uuid4().hex
-        recorded = []
+        delivery_id = bounded(delivery.delivery_id)
         with self.engine.begin() as conn:
+            if delivery_id is not None:
+                earlier = self._claim_delivery(conn, delivery.source, delivery_id, event_id, now)
+                if earlier is not None:
+                    return RecordedEvent(None, [], duplicate_of=earlier)
             conn.execute(insert(t.events).values(
-                id=event_id, source=delivery.source, event_type=delivery.event_type,
-                delivery_id=delivery.delivery_id, received_at=now,
+                id=event_id, source=delivery.source, event_type=bounded(delivery.event_type),
+                delivery_id=delivery_id, received_at=now,
                 headers=json.dumps(without_secrets(delivery.headers)),
                 query=json.dumps(without_secrets(delivery.query)), body=raw_body,
                 matched_rules=json.dumps(match.matched_rules),
                 rejections=json.dumps([{"rule": r.rule, "reason": r.reason} for r in match.rejections])))
-            for intent in match.intents:
-                intent_id, due_at = self._merge_intent(conn, intent, now)
-                self._link(conn, intent_id, event_id, intent.rule)
-                recorded.append(RecordedIntent(intent_id, intent.site_id, intent.action, intent.target_id,
-                                               intent.rule, due_at))
+            recorded = [self._add_intent(conn, intent, event_id, now) for intent in match.intents]
         return RecordedEvent(event_id, recorded)
+
+    def _add_intent(self, conn, intent, event_id: str, now: float) -> RecordedIntent:
+        intent_id, due_at = self._merge_intent(conn, intent, now)
+        self._link(conn, intent_id, event_id, intent.rule)
+        return RecordedIntent(intent_id, intent.site_id, intent.action, intent.target_id, intent.rule, due_at)
+
+    def _claim_delivery(self, conn, source: str, delivery_id: str, event_id: str, now: float) -> str | None:
+        """Remember this delivery id for the new event; answers the earlier event if it still counts."""
+        key = and_(t.deliveries.c.source == source, t.deliveries.c.delivery_id == delivery_id)
+        earlier = conn.execute(select(t.deliveries.c.event_id).where(key)).scalar()
+        if earlier is None:
+            conn.execute(insert(t.deliveries).values(source=source, delivery_id=delivery_id, event_id=event_id,
+                                                     received_at=now))
+            return None
+        if self._fate_in(conn, earlier) not in ("failed", "rejected"):
+            return earlier
+        conn.execute(update(t.deliveries).where(key).values(event_id=event_id, received_at=now))
+        return None
+
+    def _fate_in(self, conn, event_id: str) -> str:
+        row = conn.execute(select(t.events.c.matched_rules).where(t.events.c.id == event_id)).first()
+        if row is None:
+            return "missing"
+        statuses = conn.execute(select(t.intents.c.status).join(
+            t.intent_events, t.intent_events.c.intent_id == t.intents.c.id).where(
+            t.intent_events.c.event_id == event_id)).scalars().all()
+        return _fate(json.loads(row[0]), [{"status": status} for status in statuses])
+
+    def prune_deliveries(self, before: float) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(delete(t.deliveries).where(t.deliveries.c.received_at < before)).rowcount
 
     def _merge_intent(self, conn, intent, now: float) -> tuple[int, float]:
         self._ensure_site(conn, intent.site_id)
+        # FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises): a start_call taking
+        # this intent waits for us, or we wait for it and then skip the intent, no longer pending.
         row = conn.execute(select(t.intents).where(and_(
             t.intents.c.site_id == intent.site_id, t.intents.c.action == intent.action,
-            _same_target(intent.target_id), t.intents.c.status == PENDING))).mappings().first()
+            _same_target(intent.target_id), t.intents.c.status == PENDING)).with_for_update()).mappings().first()
         if row is None:
             intent_id = conn.execute(insert(t.intents).values(
                 site_id=intent.site_id, action=intent.action, target_id=intent.target_id, status=PENDING,
@@ -104,8 +166,9 @@ class Store:
 
     @staticmethod
     def _ensure_site(conn, site_id: int) -> None:
-        if conn.execute(select(t.sites.c.site_id).where(t.sites.c.site_id == site_id)).first() is None:
-            conn.execute(insert(t.sites).values(site_id=site_id))
+        # ON CONFLICT: on PostgreSQL two transactions can both miss the row and both insert it.
+        dialect = {"postgresql": postgresql, "sqlite": sqlite}[conn.dialect.name]
+        conn.execute(dialect.insert(t.sites).values(site_id=site_id).on_conflict_do_nothing())
 
     # ---- scheduling -----------------------------------------------------------------------
 
@@ -146,9 +209,10 @@ class Store:
     def recover_abandoned(self, site_id: int, now: float) -> None:
         """In-flight intents on a site nobody holds belong to a process that died mid-call."""
         with self.engine.begin() as conn:
+            # FOR UPDATE: nobody may claim the site and start a call between this check and the recovery.
             free = conn.execute(select(t.sites.c.site_id).where(and_(
                 t.sites.c.site_id == site_id,
-                or_(t.sites.c.claimed_by.is_(None), t.sites.c.claim_expires_at < now)))).first()
+                or_(t.sites.c.claimed_by.is_(None), t.sites.c.claim_expires_at < now))).with_for_update()).first()
             if free is not None:
                 self._recover_abandoned_calls(conn, site_id, now)
 

@@ -19,6 +19,16 @@ events = Table(
 )
 Index("events_delivery", events.c.source, events.c.delivery_id)
 
+# Delivery ids seen, for dropping redeliveries; pruned after the retention time.
+deliveries = Table(
+    "deliveries", metadata,
+    Column("source", String(200), primary_key=True),
+    Column("delivery_id", String(200), primary_key=True),
+    Column("event_id", String(40), nullable=False),
+    Column("received_at", Float, nullable=False),
+)
+Index("deliveries_received", deliveries.c.received_at)
+
 sites = Table(
     "sites", metadata,
     Column("site_id", BigInteger, primary_key=True, autoincrement=False),

@@ -156,7 +156,7 @@ def test_wrong_secret_gets_401(web):
 
 @pytest.mark.parametrize("body, reason", [
     (b'{"event": ', "not valid JSON"),
-    (b"\xff\xfe\x00garbage", "not UTF-8"),
+    (b"\xff\xfe\x00garbage", "not valid UTF-8"),
     (b"{'single': 'quotes'}", "not valid JSON"),
 ])
 def test_malformed_verified_body_gets_400_and_stores_nothing(web, body, reason):

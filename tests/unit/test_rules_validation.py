@@ -40,7 +40,7 @@ def marked_line(text):
 CASES = [
     ("unknown top-level key", HEAD + "rulez: []  # <-\n", "rulez", "expected one of: defaults, rules, sources"),
     ("unknown key in defaults", "defaults:\n  quiet: 30s  # <-\n" + HEAD, "defaults.quiet",
-     "expected one of: debounce, min_interval"),
+     "expected one of: debounce, dedup_retention, min_interval"),
     ("unknown key in debounce", "defaults:\n  debounce: {quiet: 1s, wait: 2s}  # <-\n", "defaults.debounce.wait",
      "expected one of: max_wait, quiet"),
     ("bad duration", "defaults:\n  min_interval: 5 minutes  # <-\n", "defaults.min_interval", "30s, 5m"),
