@@ -40,6 +40,7 @@ SECRET = "It's a Secret to Everybody"
 DELIVERY_HEADER = "X-GitHub-Delivery"   # unique per request: the bridge answers a redelivery 200, unstored
 TIMEOUT = (5, 30)             # every request: connect, read
 READY_TIMEOUT = 30.0          # seconds for a server to answer /healthz
+PROBLEM_WORDS = ("Traceback", "ERROR", "locked", "CRITICAL", "WORKER TIMEOUT")   # in a server's log
 OVERALL_DEADLINE = 110.0      # seconds; rounds still to come are skipped past this
 
 RULES = """\
@@ -247,8 +248,7 @@ def report(servers: list[Server], tallies: dict[str, Tally], sent: dict[str, int
         count = stored_events(server)
         if count is not None:
             print(f"{server.name}: events stored {count}, requests sent {sent[server.name]}")
-        problems = [line for line in server.log().splitlines()
-                    if any(word in line for word in ("Traceback", "ERROR", "locked", "CRITICAL", "WORKER TIMEOUT"))]
+        problems = [line for line in server.log().splitlines() if any(word in line for word in PROBLEM_WORDS)]
         if problems:
             print(f"{server.name}: {len(problems)} error line(s) in its log, first: {problems[0][:200]}")
 

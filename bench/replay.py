@@ -183,8 +183,9 @@ def replay_bridge(trace: Trace, sim: Simulator, clock: Clock, tmp: Path, tick: f
     store = Store.from_url(f"sqlite:///{tmp / 'bridge.db'}")
     store.create_schema()
     session = CountingSession()
-    dispatcher = Dispatcher(store, PlatformClient(sim.url, TOKEN, session=session), min_interval=lambda: config.defaults.min_interval,
-                            clock=clock, poll_seconds=POLL_SECONDS, worker_id="bench")
+    dispatcher = Dispatcher(store, PlatformClient(sim.url, TOKEN, session=session),
+                            min_interval=lambda: config.defaults.min_interval, clock=clock,
+                            poll_seconds=POLL_SECONDS, worker_id="bench")
     began, horizon = time.monotonic(), EPOCH + trace.end + DRAIN
     arrivals = [(EPOCH + t, site) for t, site in trace.events]
     event_ids, i, ticks = [], 0, 0
@@ -210,14 +211,15 @@ def replay_bridge(trace: Trace, sim: Simulator, clock: Clock, tmp: Path, tick: f
             notes.append(f"STOPPED EARLY by a bound at t={stopped_at - EPOCH:.0f}s of {horizon - EPOCH:.0f}s")
     finally:
         store.dispose()
+        session.close()
     return Replay(calls, processes, time.monotonic() - began, session.status_reads, notes)
 
 
 def next_poll(store: Store, dispatcher: Dispatcher, now: float) -> float | None:
     """When the dispatcher will next read a status: a process not read for POLL_SECONDS."""
     rows = store.processes_to_poll(now, 0.0, now - dispatcher.poll_deadline)
-    times = [(row["last_polled_at"] if row["last_polled_at"] is not None else now) + dispatcher.poll_seconds + 1e-3
-             for row in rows]
+    last = [row["last_polled_at"] if row["last_polled_at"] is not None else now for row in rows]
+    times = [t + dispatcher.poll_seconds + 1e-3 for t in last]
     return min(times, default=None)
 
 
@@ -269,6 +271,7 @@ def replay_forwarder(trace: Trace, sim: Simulator, clock: Clock, delay: float) -
         at, _, site = heapq.heappop(due)
         clock.now = at
         client.trigger(site, "import")
+    client.session.close()
     clock.now = EPOCH + trace.end + DRAIN
     calls, processes = sim.read()
     return Replay(calls, processes, time.monotonic() - began)

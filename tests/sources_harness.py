@@ -75,7 +75,7 @@ def serve_bridge(tmp_path: Path, rules_yaml: str, env: dict[str, str] | None = N
     outbound = outbound or FakeOutbound()
     app = create_app(settings, config=load_config(rules, env or {}), clock=clock, outbound=outbound)
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return ServedBridge(f"http://127.0.0.1:{server.server_port}", db, clock, outbound, server)
 
 
