@@ -1,16 +1,33 @@
-"""GitHub: `X-Hub-Signature-256: sha256=<hex>` over the raw body; JSON or form `payload=` bodies."""
+"""GitHub: `X-Hub-Signature-256: sha256=<hex>` over the raw body; JSON or form `payload=` bodies.
+
+The legacy `X-Hub-Signature: sha1=<hex>` counts only with `allow_sha1: true`, and only when no
+SHA-256 header came: a request cannot downgrade itself by sending a wrong SHA-256 and a right SHA-1.
+
+Gitea, Forgejo and Gogs imitate GitHub: they send `X-GitHub-Event` and a valid
+`X-Hub-Signature-256`. Their payloads are shaped differently, so a delivery that names itself as one
+of them is refused here (it belongs to a `gitea` source), whatever its signature.
+
+`ping` (sent when a hook is created) is stored like any event: GitHub only needs a 2xx, and the
+stored ping shows in `GET /events/<id>` that the hook reaches the bridge with the right secret.
+"""
 from __future__ import annotations
+
+import hmac
 
 from marshmallow import fields
 
-from bridge.sources.base import RawRequest, SecretField, Source, SourceSchema
-from bridge.sources.signatures import any_signature_matches
+from bridge.sources.base import RawRequest, SecretsField, Source, SourceSchema
+from bridge.sources.signatures import ALGORITHMS, decode_signature, digest
 
-PREFIX = "sha256="
+# Senders that copy GitHub's headers; any of their own headers marks a delivery as theirs.
+LOOKALIKE_SENDERS = ("forgejo", "gitea", "gogs")
+LOOKALIKE_HEADERS = tuple(f"x-{sender}-{part}" for sender in LOOKALIKE_SENDERS
+                          for part in ("signature", "event", "delivery"))
 
 
 class GitHubSchema(SourceSchema):
-    secret = SecretField()
+    secret = SecretsField()
+    allow_sha1 = fields.Boolean(load_default=False)
 
 
 class GitHubSource(Source):
@@ -18,13 +35,33 @@ class GitHubSource(Source):
     schema = GitHubSchema
 
     def verify(self, request: RawRequest) -> bool:
-        header = request.headers.get("x-hub-signature-256", "")
-        if not header.startswith(PREFIX):
+        headers = request.headers
+        if any(name in headers for name in LOOKALIKE_HEADERS):
             return False
-        return any_signature_matches(self.secrets, request.body, "sha256", "hex", [header[len(PREFIX):]])
+        if "x-hub-signature-256" in headers:
+            return prefixed_hmac_valid(self.secrets, request.body, headers["x-hub-signature-256"], ("sha256",))
+        if self.options.get("allow_sha1") and "x-hub-signature" in headers:
+            return prefixed_hmac_valid(self.secrets, request.body, headers["x-hub-signature"], ("sha1",))
+        return False
 
     def event_type(self, document, request):
-        return request.headers.get("x-github-event") or super().event_type(document, request)
+        """The YAML `event:` wins when it yields a value; GitHub's header otherwise."""
+        return super().event_type(document, request) or request.headers.get("x-github-event") or None
 
     def delivery_id(self, document, request):
-        return request.headers.get("x-github-delivery") or super().delivery_id(document, request)
+        return super().delivery_id(document, request) or request.headers.get("x-github-delivery") or None
+
+
+def prefixed_hmac_valid(secrets, body: bytes, header: str, allowed: tuple[str, ...]) -> bool:
+    """`<algorithm>=<hex>`: the algorithm comes from the prefix, never from the header's name, and
+    must be one the source accepts. Any secret may match (rotation); no early exit between them."""
+    algorithm, sep, value = header.partition("=")
+    if not sep or algorithm not in allowed or algorithm not in ALGORITHMS:
+        return False
+    given = decode_signature(value, "hex")
+    if given is None:
+        return False
+    matched = False
+    for secret in secrets:
+        matched |= hmac.compare_digest(digest(secret, body, algorithm), given)
+    return matched

@@ -6,6 +6,7 @@ import binascii
 import hashlib
 import hmac
 import math
+import re
 
 ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
 ENCODINGS = ("hex", "base64")
@@ -56,3 +57,53 @@ def timestamp_fresh(text: str | None, now: float, tolerance: float) -> bool:
     if not math.isfinite(value):
         return False
     return abs(now - value) <= tolerance
+
+
+# ---- Standard Webhooks (https://www.standardwebhooks.com): GitLab's signing token uses it too ----
+
+STANDARD_WEBHOOKS_PREFIX = "whsec_"
+_WHOLE_SECONDS = re.compile(r"[0-9]{1,15}")
+
+
+def standard_webhooks_key(secret: str) -> bytes | None:
+    """The HMAC key a `whsec_<base64>` secret stands for (the prefix is optional, as in the reference
+    libraries); None when the rest is not base64 or decodes to nothing, so a config check can refuse it."""
+    text = secret[len(STANDARD_WEBHOOKS_PREFIX):] if secret.startswith(STANDARD_WEBHOOKS_PREFIX) else secret
+    key = decode_signature(text, "base64")
+    return key or None
+
+
+def standard_webhooks_valid(secrets, msg_id: str | None, timestamp: str | None, body: bytes,
+                            signature_header: str | None, now: float, tolerance: float) -> bool:
+    """HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{body}`, base64, in space-separated `v1,<sig>`
+    entries (the sender lists one per key while it rotates). The timestamp must be whole seconds
+    within `tolerance` of `now`, so a captured request cannot be replayed later.
+
+    Every secret is compared against every v1 entry with no early exit; other versions (`v1a,` is
+    the asymmetric variant) are ignored, not errors."""
+    if not msg_id or not signature_header or timestamp is None:
+        return False
+    if not _WHOLE_SECONDS.fullmatch(timestamp) or not timestamp_fresh(timestamp, now, tolerance):
+        return False
+    message = _sent_bytes(msg_id) + b"." + timestamp.encode("ascii") + b"." + body
+    candidates = []
+    for entry in signature_header.split(" "):
+        version, _, value = entry.partition(",")
+        decoded = decode_signature(value, "base64") if version == "v1" else None
+        if decoded is not None:
+            candidates.append(decoded)
+    matched = False
+    for secret in secrets:
+        key = standard_webhooks_key(secret)
+        expected = hmac.new(key or b"", message, hashlib.sha256).digest()
+        for candidate in candidates:
+            matched |= hmac.compare_digest(expected, candidate) and key is not None
+    return matched
+
+
+def _sent_bytes(text: str) -> bytes:
+    """A header value back to the bytes on the wire (WSGI hands them over latin-1 decoded)."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")

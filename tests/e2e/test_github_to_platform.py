@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import uuid
 
 import requests
 
@@ -11,7 +12,9 @@ from tests.helpers import sample, wait_until
 
 
 def post_push(bridge, body=None, headers=None):
+    """The push sample, as GitHub sends it: every delivery has its own X-GitHub-Delivery."""
     sample_body, sample_headers = sample("github-push.json")
+    sample_headers["X-GitHub-Delivery"] = str(uuid.uuid4())
     return requests.post(bridge.url + "/hooks/github", data=sample_body if body is None else body,
                          headers=sample_headers if headers is None else headers, timeout=10)
 

@@ -53,8 +53,8 @@ CASES = [
      "built-in default"),
     ("rule quiet above default max_wait", HEAD + RULE + "    then: {action: all, site: 1}\n"
      "    debounce:\n      quiet: 6m  # <-\n", "rules.0.debounce.quiet", "expected quiet <= max_wait"),
-    ("unknown source type", "sources:\n  gh:\n    type: gitlab  # <-\n", "sources.gh.type",
-     "expected one of: github, hmac, none, token"),
+    ("unknown source type", "sources:\n  gh:\n    type: gitlub  # <-\n", "sources.gh.type",
+     "unknown source type 'gitlub'; expected one of: "),
     ("source without type", "sources:\n  gh:  # <-\n    secret: x\n", "sources.gh.type", "missing"),
     ("source not a mapping", "sources:\n  gh: github  # <-\n", "sources.gh", "expected a mapping"),
     ("unusable source name", "sources:\n  my hook:  # <-\n    type: none\n", "sources.my hook", "/hooks/<name>"),
