@@ -1,7 +1,10 @@
 """`bridge explain`: what the bridge would do with one request, without storing or calling anything."""
 from __future__ import annotations
 
-from bridge.sources import BadRequestBody, RawRequest
+import time
+
+from bridge.sources import (BadRequestBody, BodyTooLarge, RawRequest, Reply, UnsupportedEncoding, Unverified,
+                            decode_transport)
 
 
 def parse_header(text: str) -> tuple[str, str]:
@@ -18,25 +21,41 @@ def parse_query(text: str) -> tuple[str, str]:
     return name, value
 
 
-def explain_request(config, source_name: str, body: bytes, headers, query) -> tuple[list[str], bool]:
-    """Lines to print, and whether the request would be accepted and verified."""
+def explain_request(config, source_name: str, body: bytes, headers, query,
+                    now: float | None = None) -> tuple[list[str], bool]:
+    """Lines to print, and whether the request would be accepted."""
     source = config.sources.get(source_name)
     if source is None:
         raise ValueError(f"no source named {source_name!r}; the rules define: {', '.join(config.sources) or 'none'}")
     header_map = dict(parse_header(h) for h in headers)
-    request = RawRequest(body, header_map, dict(parse_query(q) for q in query), header_map.get("content-type", ""))
     if len(body) > source.max_body:
         return [f"body: {len(body)} bytes, over the limit of {source.max_body}: answered 413"], False
-    if not source.verify(request):
-        return [f"verification: FAILED for source {source_name!r} ({source.type_name}): answered 401"], False
-    lines = [f"verification: passed ({source.type_name})"]
     try:
-        deliveries = source.receive(request)
+        decoded = decode_transport(body, header_map.get("content-encoding", ""), source.max_body)
+    except (BodyTooLarge, UnsupportedEncoding, BadRequestBody) as exc:
+        return [f"body: {exc}: refused"], False
+    request = RawRequest(decoded, header_map, dict(parse_query(q) for q in query), header_map.get("content-type", ""),
+                         received_at=time.time() if now is None else now, client_ip="127.0.0.1",
+                         raw_body=body if decoded is not body else None)
+    source.outbound = _no_calls_out
+    try:
+        received = source.receive(request)
+    except Unverified:
+        return [f"verification: FAILED for source {source_name!r} ({source.type_name}): answered 401"], False
     except BadRequestBody as exc:
-        return lines + [f"body: {exc}: answered 400"], False
-    for delivery in deliveries:
+        return [f"verification: passed ({source.type_name})", f"body: {exc}: answered 400"], False
+    lines = [f"verification: passed ({source.type_name})"]
+    if isinstance(received, Reply):
+        return lines + [f"handshake: answered {received.status} with {received.body!r}; no event stored"], True
+    for delivery in received:
         lines += _explain_delivery(config, delivery)
     return lines, True
+
+
+def _no_calls_out(url: str) -> bytes:
+    """A dry run must not confirm subscriptions or fetch anything on the sender's behalf."""
+    from bridge.sources.outbound import OutboundError
+    raise OutboundError(f"bridge explain makes no outbound calls (would GET {url})")
 
 
 def _explain_delivery(config, delivery) -> list[str]:
