@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from bridge.platform import PlatformClient
@@ -49,7 +50,18 @@ def create_app(settings: Settings | None = None, *, config: Config | None = None
     app.register_blueprint(hooks)
     app.register_blueprint(status)
     app.register_error_handler(HTTPException, _json_error)
+    app.register_error_handler(OperationalError, _storage_busy)
     return app
+
+
+def _storage_busy(exc: OperationalError):
+    """A lock timeout or deadlock in the database: nothing was stored, the sender should retry.
+    503 with Retry-After is the honest answer; a 2xx would lie and a 500 would look like a bug."""
+    logging.getLogger("bridge.app").warning("storage busy: %s", exc.__class__.__name__)
+    response = jsonify(error="storage busy; nothing was stored, retry shortly")
+    response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def _json_error(exc: HTTPException):

@@ -19,7 +19,7 @@ from bridge.rules.model import ACTIONS, ACTIONS_WITH_ID, Defaults, IntentSpec, R
 from bridge.rules.templates import is_template, parse_template
 from bridge.sources import SOURCE_TYPES
 
-SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")   # it becomes the URL /hooks/<name>
+SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")   # it becomes the URL /hooks/<name>; fits its column
 KNOWN_TYPES = ", ".join(sorted(SOURCE_TYPES))
 ACTION_LIST = ", ".join(ACTIONS)
 

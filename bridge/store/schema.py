@@ -65,7 +65,7 @@ intent_events = Table(
     "intent_events", metadata,
     Column("intent_id", Integer, ForeignKey("intents.id"), primary_key=True),
     Column("event_id", String(40), ForeignKey("events.id"), primary_key=True),
-    Column("rule", String(200), nullable=False),
+    Column("rule", Text, nullable=False),
 )
 Index("intent_events_event", intent_events.c.event_id)
 

@@ -53,7 +53,7 @@ def postgresql_server():
     try:
         pg(bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C",
            "--no-sync")
-        options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} "
+        options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='{root}' "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
         pg(bindir / "pg_ctl", "-D", data, "-l", root / "server.log", "-o", options, "-w", "-t", "30", "start")
         engine = sqlalchemy.create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres",
@@ -77,6 +77,9 @@ def postgresql_url(postgresql_server):
     """The server's database with an empty `public` schema: each test creates the tables it needs."""
     engine = sqlalchemy.create_engine(postgresql_server, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
+        # Connections a failed test left behind could hold locks that would block the DROP.
+        conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND pid <> pg_backend_pid()")
         conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     engine.dispose()
     return postgresql_server

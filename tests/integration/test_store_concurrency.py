@@ -6,10 +6,9 @@ one site has one holder, no event is lost, and a dead holder's work comes back a
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import create_engine, func, select, text, update
 
 from bridge import scheduler
 from bridge.rules.model import Intent, Match, RuleTrace
@@ -63,6 +62,19 @@ def receive(store, now, site=SITE, action="import"):
     return store.record_event(Delivery("erp", "batch", None, {}, {}, {}), b"{}", match, now).event_id
 
 
+def wait_while_running_unless_blocked(database_url, thread):
+    """Until `thread` waits for a lock the test holds (PostgreSQL shows it; SQLite: a pause) or ends."""
+    if not database_url.startswith("postgresql"):
+        thread.join(0.3)
+        return
+    engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        waiting = select(func.count()).select_from(text("pg_locks")).where(text("NOT granted"))
+        wait_until(lambda: not thread.is_alive() or conn.execute(waiting).scalar(), timeout=10,
+                   message="the thread to finish or wait for a lock")
+    engine.dispose()
+
+
 def links(store):
     with store.engine.connect() as conn:
         return conn.execute(select(t.intent_events.c.event_id, t.intents.c.id, t.intents.c.status).join(
@@ -107,7 +119,7 @@ def test_event_racing_a_call_start_gets_a_new_intent(stores, database_url):
         result = {}
         thread = threading.Thread(target=lambda: result.setdefault("event", receive(stores[1], NOW + 1)))
         thread.start()
-        time.sleep(0.3)                     # let record_event reach the intent row
+        wait_while_running_unless_blocked(database_url, thread)   # record_event reaches the intent row
         conn.commit()
     thread.join(30)
     blocker.dispose()
@@ -134,7 +146,7 @@ def test_dead_holders_lease_expires_then_one_claimer_recovers_its_call(stores):
     assert [(c["id"], c["outcome"]) for c in stores[0].calls(SITE)] == [(call_id, "Lost")]
 
 
-def test_recovery_never_takes_a_live_call(stores, monkeypatch):
+def test_recovery_never_takes_a_live_call(stores, monkeypatch, database_url):
     """A dispatcher claims and starts its call just after another saw the site free in recover_abandoned."""
     checker, caller = stores[0], stores[1]
     receive(checker, NOW)
@@ -150,7 +162,7 @@ def test_recovery_never_takes_a_live_call(stores, monkeypatch):
     def recover_after_a_live_claim(conn, site_id, now):
         thread = threading.Thread(target=claim_and_call)
         thread.start()
-        thread.join(0.5)                    # it finishes unless the free site we saw is locked for us
+        wait_while_running_unless_blocked(database_url, thread)   # it ends unless the site is locked for us
         recover(conn, site_id, now)
         return thread
 
