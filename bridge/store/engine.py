@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, create_engine, event
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
+READ_ONLY = "bridge_read_only"   # execution option: this connection only reads
 
 
 def normalise_url(url: str) -> str:
@@ -38,6 +39,8 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers need no write lock (WAL lets them run beside a writer); writers take it up front.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine

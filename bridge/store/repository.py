@@ -18,12 +18,13 @@ from sqlalchemy.exc import IntegrityError
 
 from bridge import scheduler
 from bridge.store import schema as t
-from bridge.store.engine import make_engine
+from bridge.store.engine import READ_ONLY, make_engine
 
 # Header and query names that may carry credentials are never stored.
 SECRET_NAME = re.compile(r"auth|token|secret|signature|password|passwd|cookie|key|sig$|hmac", re.I)
 
 PENDING, IN_FLIGHT = "pending", "in_flight"
+RUNNING_POLL_FACTOR = 10
 SCHEMA_LOCK = 0x6272696467650001  # PostgreSQL advisory lock key held while creating the tables
 FATE_ORDER = ("in_flight", "pending", "failed", "fired", "covered", "cancelled")
 
@@ -66,6 +67,10 @@ class Store:
     @classmethod
     def from_url(cls, url: str) -> "Store":
         return cls(make_engine(url))
+
+    def _reading(self):
+        """A connection for lookups only: on SQLite it does not queue behind writers."""
+        return self.engine.connect().execution_options(**{READ_ONLY: True})
 
     def create_schema(self) -> None:
         """Idempotent, and safe when several processes start at once on an empty database."""
@@ -173,14 +178,14 @@ class Store:
     # ---- scheduling -----------------------------------------------------------------------
 
     def sites_with_work(self) -> list[int]:
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(select(t.intents.c.site_id).where(
                 t.intents.c.status.in_((PENDING, IN_FLIGHT))).distinct())
             return sorted(row[0] for row in rows)
 
     def site_snapshot(self, site_id: int, poll_window_start: float = 0.0):
         """The site's state, its pending intents and the processes that can still cover data."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             site = conn.execute(select(t.sites).where(t.sites.c.site_id == site_id)).mappings().first()
             pending = conn.execute(select(t.intents).where(and_(
                 t.intents.c.site_id == site_id, t.intents.c.status == PENDING))
@@ -285,7 +290,7 @@ class Store:
         conn.execute(stmt.values(**values))
 
     def intents_of_call(self, call_id: int) -> list[scheduler.PendingIntent]:
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(select(t.intents).where(t.intents.c.call_id == call_id)).mappings().all()
         return [_pending_intent(row) for row in rows]
 
@@ -299,14 +304,18 @@ class Store:
     # ---- status polling -------------------------------------------------------------------
 
     def processes_to_poll(self, now: float, every: float, since: float, site_id: int | None = None) -> list[dict]:
-        """Our processes still queued or running, not read for `every` seconds, started after `since`."""
+        """Our processes still queued (not read for `every` seconds) or running (read less often:
+        only `queued` sightings prove coverage, a running one's reads only tell users how it ends),
+        started after `since`."""
+        p = t.processes.c
+        stale = or_(p.last_polled_at.is_(None),
+                    and_(p.status == "queued", p.last_polled_at <= now - every),
+                    and_(p.status == "running", p.last_polled_at <= now - every * RUNNING_POLL_FACTOR))
         stmt = select(t.processes).where(and_(
-            t.processes.c.status.in_(("queued", "running")), t.processes.c.process_id.is_not(None),
-            t.processes.c.called_at >= since,
-            or_(t.processes.c.last_polled_at.is_(None), t.processes.c.last_polled_at <= now - every)))
+            p.status.in_(("queued", "running")), p.process_id.is_not(None), p.called_at >= since, stale))
         if site_id is not None:
             stmt = stmt.where(t.processes.c.site_id == site_id)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [dict(row) for row in conn.execute(stmt).mappings()]
 
     def record_status(self, row_id: int, status: str, asked_at: float) -> None:
@@ -319,7 +328,7 @@ class Store:
     # ---- lookups --------------------------------------------------------------------------
 
     def event(self, event_id: str) -> dict | None:
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(select(t.events).where(t.events.c.id == event_id)).mappings().first()
             if row is None:
                 return None
@@ -329,14 +338,14 @@ class Store:
         return _event_view(row, linked)
 
     def calls(self, site_id: int | None = None) -> list[dict]:
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             stmt = select(t.calls).order_by(t.calls.c.id)
             if site_id is not None:
                 stmt = stmt.where(t.calls.c.site_id == site_id)
             return [dict(row) for row in conn.execute(stmt).mappings()]
 
     def count_events(self) -> int:
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return len(conn.execute(select(t.events.c.id)).all())
 
 
