@@ -66,6 +66,8 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     _Gunicorn(settings, {
         "bind": f"{host}:{port}", "workers": workers, "threads": 4, "worker_class": "gthread",
         "post_worker_init": _start_worker_dispatcher, "accesslog": "-", "timeout": 60,
+        # The path without its query: a token sent as ?token=... must never reach a log line.
+        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss',
         # Several bridges on one machine (tests, a dev box) must not fight over one control socket.
         "control_socket_disable": True,
     }).run()
