@@ -50,10 +50,17 @@ MAX_TEXT = 200
 
 
 def bounded(text: str | None) -> str | None:
-    """Sender-chosen ids and types fit their columns: a longer one is replaced by its digest."""
-    if text is None or len(text) <= MAX_TEXT:
+    """Sender-chosen ids and types fit their columns: one that is too long, or is no valid text
+    (a lone surrogate from a JSON escape), is replaced by its digest."""
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    if len(text) <= MAX_TEXT:
         return text
-    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def without_secrets(values: dict[str, str]) -> dict[str, str]:

@@ -202,3 +202,12 @@ def test_no_secret_in_error_bodies(bridge):
                    erp(bridge, None, body=b"{bad"), bridge.post("nosuch", b"{}")):
         for secret in ENV.values():
             assert secret not in answer.text
+
+
+def test_lone_surrogate_in_an_event_type_or_delivery_id_is_stored_not_a_500(bridge):
+    body = b'{"site": 5, "event": "\\ud800"}'
+    answer = erp(bridge, None, body=body, delivery="ok")
+    assert answer.status_code == 202
+    tricky = b'{"site": 5, "event": "x\\udfff"}'
+    signature = hmac.new(b"erp-secret", tricky, hashlib.sha256).hexdigest()
+    assert bridge.post("erp", tricky, {"X-Signature": signature, "Content-Type": "application/json"}).status_code == 202
