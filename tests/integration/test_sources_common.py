@@ -211,3 +211,20 @@ def test_lone_surrogate_in_an_event_type_or_delivery_id_is_stored_not_a_500(brid
     tricky = b'{"site": 5, "event": "x\\udfff"}'
     signature = hmac.new(b"erp-secret", tricky, hashlib.sha256).hexdigest()
     assert bridge.post("erp", tricky, {"X-Signature": signature, "Content-Type": "application/json"}).status_code == 202
+
+
+def test_delivery_ids_are_forgotten_after_the_retention_time(bridge):
+    """The dispatcher prunes delivery ids older than dedup_retention (default 7 days)."""
+    from bridge.dispatcher import Dispatcher
+    from bridge.store import Store
+
+    body, headers = sample("github-push.json")
+    assert bridge.post("github", body, headers).status_code == 202
+    store = Store.from_url(f"sqlite:///{bridge.db}")
+    clock = lambda: bridge.clock.now + 7 * 86400 - 1          # noqa: E731
+    Dispatcher(store, platform=None, min_interval=lambda: 300.0, clock=clock).prune(clock())
+    assert bridge.post("github", body, headers).json().get("duplicate") is True
+    clock = lambda: bridge.clock.now + 7 * 86400 + 1          # noqa: E731
+    Dispatcher(store, platform=None, min_interval=lambda: 300.0, clock=clock).prune(clock())
+    assert bridge.post("github", body, headers).status_code == 202
+    store.dispose()
