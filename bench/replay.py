@@ -42,6 +42,7 @@ from bridge.rules import load_config
 from bridge.simulator import start_simulator_thread
 from bridge.sources import Delivery
 from bridge.store import Store
+from bridge.store.repository import RUNNING_POLL_FACTOR
 
 EPOCH = 1_700_000_000.0       # virtual time of every trace's t=0 (a plausible Unix time)
 RATE_LIMIT = 300.0            # simulator: one accepted process call per site per 5 minutes
@@ -216,10 +217,15 @@ def replay_bridge(trace: Trace, sim: Simulator, clock: Clock, tmp: Path, tick: f
 
 
 def next_poll(store: Store, dispatcher: Dispatcher, now: float) -> float | None:
-    """When the dispatcher will next read a status: a process not read for POLL_SECONDS."""
+    """When the dispatcher will next read a status: a queued process every POLL_SECONDS, a running
+    one RUNNING_POLL_FACTOR times less often (the store's rule)."""
     rows = store.processes_to_poll(now, 0.0, now - dispatcher.poll_deadline)
-    last = [row["last_polled_at"] if row["last_polled_at"] is not None else now for row in rows]
-    times = [t + dispatcher.poll_seconds + 1e-3 for t in last]
+    times = []
+    for row in rows:
+        if row["last_polled_at"] is None:
+            return now
+        factor = RUNNING_POLL_FACTOR if row["status"] == "running" else 1
+        times.append(row["last_polled_at"] + dispatcher.poll_seconds * factor + 1e-3)
     return min(times, default=None)
 
 
