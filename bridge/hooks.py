@@ -6,10 +6,11 @@ parse it (or answer a handshake), match the rules, record each event with its in
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from werkzeug.exceptions import (BadRequest, MethodNotAllowed, NotFound, RequestEntityTooLarge, Unauthorized,
-                                 UnsupportedMediaType)
+from werkzeug.exceptions import (BadRequest, MethodNotAllowed, NotFound, RequestEntityTooLarge, RequestTimeout,
+                                 Unauthorized, UnsupportedMediaType)
 
 from bridge.sources import (BadRequestBody, BodyTooLarge, RawRequest, Reply, UnsupportedEncoding, Unverified,
                             decode_transport)
@@ -24,7 +25,7 @@ def receive(name: str):
     source = bridge.config.sources.get(name)
     if source is None:
         raise NotFound(f"no source named {name!r} in the rules")
-    raw = raw_request(source.max_body, bridge.clock(), bridge.settings.trusted_proxies)
+    raw = raw_request(source.max_body, bridge.clock(), bridge.settings)
     try:
         received = source.options_request(raw) if request.method == "OPTIONS" else source.receive(raw)
     except Unverified:
@@ -79,8 +80,8 @@ def reply_response(reply: Reply) -> Response:
     return response
 
 
-def raw_request(limit: int, now: float, trusted_proxies: int) -> RawRequest:
-    sent = read_capped_body(limit)
+def raw_request(limit: int, now: float, settings) -> RawRequest:
+    sent = read_capped_body(limit, settings.body_timeout)
     try:
         body = decode_transport(sent, request.headers.get("Content-Encoding", ""), limit)
     except BodyTooLarge as exc:
@@ -91,17 +92,39 @@ def raw_request(limit: int, now: float, trusted_proxies: int) -> RawRequest:
         raise BadRequest(str(exc))
     return RawRequest(body=body, headers=lower_headers(), query=request.args.to_dict(),
                       content_type=request.headers.get("Content-Type", ""), method=request.method,
-                      received_at=now, client_ip=client_ip(trusted_proxies),
+                      received_at=now, client_ip=client_ip(settings.trusted_proxies),
                       raw_body=sent if body is not sent else None)
 
 
-def read_capped_body(limit: int) -> bytes:
+def read_capped_body(limit: int, timeout: float) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge(f"body is larger than {limit} bytes")
-    body = request.stream.read(limit + 1)
+    with socket_timeout(timeout):
+        try:
+            body = request.stream.read(limit + 1)
+        except TimeoutError:
+            raise RequestTimeout(f"the body did not arrive within {timeout:g} seconds")
     if len(body) > limit:
         raise RequestEntityTooLarge(f"body is larger than {limit} bytes")
     return body
+
+
+@contextmanager
+def socket_timeout(seconds: float):
+    """gunicorn reads bodies on a blocking socket with no timeout: a sender that stops halfway
+    would hold a worker thread forever, and a few of them the whole bridge."""
+    sock = request.environ.get("gunicorn.socket")
+    if sock is None:
+        yield
+        return
+    sock.settimeout(seconds)
+    try:
+        yield
+    finally:
+        try:
+            sock.settimeout(None)
+        except OSError:
+            pass
 
 
 def lower_headers() -> dict[str, str]:

@@ -64,7 +64,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         start_simulator_thread("127.0.0.1", settings.sim_port)
     _announce_platform(settings)
     _Gunicorn(settings, {
-        "bind": f"{host}:{port}", "workers": workers, "threads": 4, "worker_class": "gthread",
+        "bind": f"{host}:{port}", "workers": workers, "threads": 8, "worker_class": "gthread",
         "post_worker_init": _start_worker_dispatcher, "accesslog": "-", "timeout": 60,
         # The path without its query: a token sent as ?token=... must never reach a log line.
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss',

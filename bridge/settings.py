@@ -28,6 +28,7 @@ class Settings:
     poll_seconds: float = 30.0       # how often one process's status is read
     poll_deadline: float = 6 * 3600  # an unknown process id answers "queued" forever: stop after this
     trusted_proxies: int = 0         # X-Forwarded-For hops to trust (1 on Heroku)
+    body_timeout: float = 10.0       # a request body must arrive within this many seconds
 
     def __repr__(self) -> str:  # the token must never reach a log line
         return (f"Settings(database_url={_redact_url(self.database_url)!r}, rules_path={self.rules_path!r}, "
@@ -54,6 +55,7 @@ class Settings:
             tick_seconds=_float(env, "BRIDGE_TICK_SECONDS", 1.0),
             poll_seconds=_float(env, "BRIDGE_POLL_SECONDS", 30.0),
             trusted_proxies=_count(env, "BRIDGE_TRUSTED_PROXIES", 0),
+            body_timeout=_float(env, "BRIDGE_BODY_TIMEOUT", 10.0),
         )
 
 

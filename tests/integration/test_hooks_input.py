@@ -246,3 +246,36 @@ def test_empty_body_is_accepted_as_null_payload(web):
 
 def test_unknown_event_lookup_gets_404(web):
     refused(web, requests.get(web.url + "/events/evt_nope", timeout=5), 404)
+
+
+def test_stalled_bodies_time_out_with_408_and_do_not_block_others(tmp_path):
+    """Senders that stop halfway through a body (slowloris) get 408 and free their thread."""
+    import socket
+    import time as clock
+
+    (tmp_path / "rules.yaml").write_text(RULES)
+    port = free_port()
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'bridge.db'}", "BRIDGE_RULES": str(tmp_path / "rules.yaml"),
+           "GITHUB_WEBHOOK_SECRET": GITHUB_SECRET, "ERP_WEBHOOK_SECRET": ERP_SECRET, "ODOO_TOKEN": TOKEN,
+           "PRODUCTSUP_API_URL": "http://127.0.0.1:9", "PRODUCTSUP_AUTH_TOKEN": "1:never-called",
+           "BRIDGE_BODY_TIMEOUT": "1"}
+    server = start([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--no-control-socket",
+                    "--worker-class", "gthread", "--threads", "2", "bridge.app:create_app()"], port, env,
+                   tmp_path / "web.log")
+    server.db = tmp_path / "bridge.db"
+    stalled = []
+    try:
+        for _ in range(4):                   # twice as many as the server has threads
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(b"POST /hooks/open HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            stalled.append(sock)
+        started = clock.monotonic()
+        assert requests.get(server.url + "/healthz", timeout=10).status_code == 200
+        assert clock.monotonic() - started < 8
+        for sock in stalled:
+            assert sock.recv(100).startswith(b"HTTP/1.1 408")
+        assert count(server) == 0
+    finally:
+        for sock in stalled:
+            sock.close()
+        server.stop()
