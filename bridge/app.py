@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None, *, config: Config | None = None
                platform: PlatformClient | None = None, clock: Callable[[], float] | None = None,
                outbound: Callable[[str], bytes] | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    _configure_logging()
+    configure_logging()
     bridge = Bridge(
         settings=settings,
         config=config or load_config(settings.rules_path),
@@ -72,7 +72,7 @@ def _json_error(exc: HTTPException):
     return response
 
 
-def _configure_logging() -> None:
+def configure_logging() -> None:
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import sys
 import threading
@@ -41,6 +42,33 @@ def load_rules(path: str):
 @click.group()
 def main():
     """productsup-bridge: webhooks in, debounced Productsup process calls out."""
+    from bridge.app import configure_logging
+    configure_logging()
+
+
+def open_store(settings: Settings):
+    """The store, with its tables; a bad DATABASE_URL is one clear line, not a traceback."""
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from bridge.store import Store
+    try:
+        store = Store.from_url(settings.database_url)
+        store.create_schema()
+    except (SQLAlchemyError, ArgumentError, ImportError, ValueError) as exc:
+        raise CliError(f"cannot open the database DATABASE_URL={settings.redacted_database_url}: "
+                       f"{_first_line(exc)}")
+    return store
+
+
+def _first_line(exc: Exception) -> str:
+    detail = getattr(exc, "orig", None) or exc
+    return f"{type(detail).__name__}: {str(detail).strip().splitlines()[0] if str(detail).strip() else ''}"
+
+
+def finite(ctx, param, value):
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter("must be a finite number")
+    return value
 
 
 @main.command()
@@ -72,10 +100,11 @@ def explain(source, body_file, headers, query, rules_path):
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=None, help="Default: $BRIDGE_SIM_PORT or 8701.")
-@click.option("--rate-limit", "rate_limit", type=float, default=300.0, show_default=True,
-              help="Seconds between accepted process calls per site.")
-@click.option("--run-seconds", type=float, default=60.0, show_default=True, help="How long each run takes.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: $BRIDGE_SIM_PORT or 8701.")
+@click.option("--rate-limit", "rate_limit", type=click.FloatRange(min=0), default=300.0, show_default=True,
+              callback=finite, help="Seconds between accepted process calls per site.")
+@click.option("--run-seconds", type=click.FloatRange(min=0), default=60.0, show_default=True, callback=finite,
+              help="How long each run takes.")
 @click.option("--token", default=None, help="Accept only this accountId:token (default: any of that form).")
 def sim(host, port, rate_limit, run_seconds, token):
     """A local stand-in for the Productsup Platform API, with its queue and rate rules."""
@@ -90,7 +119,7 @@ def worker():
     """Run the dispatcher alone (the Procfile's worker)."""
     from bridge.runtime import build_dispatcher
     settings = load_settings()
-    dispatcher = build_dispatcher(settings, load_rules(settings.rules_path))
+    dispatcher = build_dispatcher(settings, load_rules(settings.rules_path), open_store(settings))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -98,12 +127,15 @@ def worker():
 
 
 @main.command()
-@click.option("--port", type=int, default=None, help="Default: $PORT or 8000.")
-@click.option("--host", default="0.0.0.0", show_default=True)
-@click.option("--workers", type=int, default=1, show_default=True, help="Web worker processes.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: $PORT or 8000.")
+@click.option("--host", default="0.0.0.0", show_default=True,
+              help="Address to listen on; 127.0.0.1 keeps it to this machine.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Web worker processes (each also runs a dispatcher; they share the database safely).")
 def serve(port, host, workers):
     """Web and dispatcher in one process group, for one machine."""
     from bridge.runtime import serve as run_serve
     settings = load_settings()
     load_rules(settings.rules_path)  # fail here, readably, rather than in a gunicorn worker
+    open_store(settings).dispose()
     run_serve(settings, host, port or settings.port, workers)

@@ -18,7 +18,7 @@ from bridge.platform import PlatformClient
 log = logging.getLogger("bridge.dispatcher")
 
 # A claim outlives the longest call (connect + read timeouts) with room to record the answer.
-CLAIM_LEASE = 120.0
+CLAIM_LEASE = 60.0
 # Forgetting old delivery ids is housekeeping: once an hour is plenty.
 PRUNE_EVERY = 3600.0
 

@@ -34,6 +34,10 @@ class Settings:
         return (f"Settings(database_url={_redact_url(self.database_url)!r}, rules_path={self.rules_path!r}, "
                 f"api_url={self.api_url!r}, simulate={self.simulate})")
 
+    @property
+    def redacted_database_url(self) -> str:
+        return _redact_url(self.database_url)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ

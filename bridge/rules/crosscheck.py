@@ -42,6 +42,8 @@ def _duplicate_names(rules: list[tuple[int, dict]]) -> Errors:
 
 
 def _unknown_sources(rules: list[tuple[int, dict]], sources: Any) -> Errors:
+    if sources is None:
+        sources = {}  # no sources section at all: every rule's source is unknown
     if not isinstance(sources, dict):
         return {}  # the sources section has its own error; every rule would repeat it
     known = ", ".join(sorted(str(name) for name in sources)) or "(none defined)"

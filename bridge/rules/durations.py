@@ -8,6 +8,7 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+MAX_SECONDS = 365 * 86400.0
 EXPECTED = "expected a duration like 30s, 5m, 1h, 7d, 1500ms or a number of seconds"
 
 
@@ -16,15 +17,15 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool) or value is None:
         raise ValueError(f"{_shown(value)} is not a duration; {EXPECTED}")
     if isinstance(value, (int, float)):
-        return _non_negative(float(value), value)
+        return _bounded(_non_negative(float(value), value), value)
     if not isinstance(value, str):
         raise ValueError(f"a {type(value).__name__} is not a duration; {EXPECTED}")
     text = value.strip()
     if _NUMBER.fullmatch(text):
-        return float(text)
+        return _bounded(float(text), value)
     if not _WHOLE.fullmatch(text):
         raise ValueError(f"{value!r} is not a duration; {EXPECTED}")
-    return sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(text))
+    return _bounded(sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(text)), value)
 
 
 def format_duration(seconds: float) -> str:
@@ -38,6 +39,13 @@ def format_duration(seconds: float) -> str:
 def _non_negative(seconds: float, original: object) -> float:
     if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
         raise ValueError(f"{original!r} is not a usable duration; {EXPECTED} (zero or more)")
+    return seconds
+
+
+def _bounded(seconds: float, original: object) -> float:
+    """Past a year a duration is a typo (and far-future times only overflow someone's column)."""
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"{original!r} is longer than a year; {EXPECTED}")
     return seconds
 
 

@@ -16,7 +16,7 @@ from bridge.rules.conditions import ConditionError, build_condition
 from bridge.rules.crosscheck import cross_problems
 from bridge.rules.durations import parse_duration
 from bridge.rules.model import ACTIONS, ACTIONS_WITH_ID, Defaults, IntentSpec, Rule
-from bridge.rules.templates import is_template, parse_template
+from bridge.rules.templates import MAX_ID, is_template, parse_template
 from bridge.sources import SOURCE_TYPES
 
 SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")   # it becomes the URL /hooks/<name>; fits its column
@@ -111,9 +111,9 @@ class IdField(fields.Field):
                 raise ValidationError(str(exc)) from None
         if isinstance(value, str) and value.isascii() and value.isdigit():
             value = int(value)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < MAX_ID:
             return value
-        raise ValidationError(f"{value!r} is not a positive integer; expected e.g. 123456 or {self.example}")
+        raise ValidationError(f"{value!r} is not a positive integer below 10^18; expected e.g. 123456 or {self.example}")
 
 
 class IntentSchema(StrictSchema):
@@ -169,7 +169,8 @@ class DebounceSchema(StrictSchema):
 
 class DefaultsSchema(StrictSchema):
     debounce = fields.Nested(DebounceSchema, error_messages=_messages("{quiet: 30s, max_wait: 5m}"))
-    min_interval = DurationField()
+    min_interval = DurationField(validate=validate.Range(
+        min=0, min_inclusive=False, error="must be more than 0; the platform allows one call per site per 5m"))
     dedup_retention = DurationField()
 
 

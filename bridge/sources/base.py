@@ -82,9 +82,14 @@ class SecretsField(fields.Field):
         if not values:
             raise ValidationError("is empty; expected a secret or a list of secrets")
         for item in values:
-            if not isinstance(item, str) or not item:
+            if item is None or item == "":
                 raise ValidationError("is empty; expected a secret (usually ${SOME_VARIABLE}) "
                                       "or a list of secrets")
+            if not isinstance(item, str):
+                raise ValidationError(f"is a {type(item).__name__}; expected a secret as a string, "
+                                      "usually \"${SOME_VARIABLE}\"")
+            if not item.strip():
+                raise ValidationError("is only whitespace; expected a real secret")
         return values
 
 
@@ -109,12 +114,15 @@ class NetworksField(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, list) or not value:
             raise ValidationError("expected a non-empty list of CIDR blocks such as 192.0.2.0/24")
-        networks = []
+        networks, bad = [], []
         for item in value:
             try:
                 networks.append(ipaddress.ip_network(str(item), strict=False))
             except ValueError:
-                raise ValidationError(f"{item!r} is not an IP address or CIDR block; expected e.g. 192.0.2.0/24")
+                bad.append(repr(item))
+        if bad:
+            raise ValidationError(f"{', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not an IP address or "
+                                  "CIDR block; expected e.g. 192.0.2.0/24 or 2001:db8::/32")
         return tuple(networks)
 
 
@@ -122,7 +130,8 @@ class SourceSchema(Schema):
     type = fields.String(required=True)
     event = JMESPathField(load_default=None)
     delivery_id = JMESPathField(load_default=None)
-    max_body = fields.Integer(load_default=DEFAULT_MAX_BODY, validate=validate.Range(min=1))
+    max_body = fields.Integer(load_default=DEFAULT_MAX_BODY, validate=validate.Range(
+        min=1, max=100 * 1024 * 1024, error="must be from 1 to 104857600 (bytes); the default is 5242880"))
     allow_ips = NetworksField(load_default=None)
 
 

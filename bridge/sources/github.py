@@ -17,6 +17,8 @@ import hmac
 from marshmallow import fields
 
 from bridge.sources.base import RawRequest, SecretsField, Source, SourceSchema
+from bridge.sources.bodies import media_type_and_charset
+from bridge.sources.errors import BadRequestBody
 from bridge.sources.signatures import ALGORITHMS, decode_signature, digest
 
 # Senders that copy GitHub's headers; any of their own headers marks a delivery as theirs.
@@ -44,12 +46,29 @@ class GitHubSource(Source):
             return prefixed_hmac_valid(self.secrets, request.body, headers["x-hub-signature"], ("sha1",))
         return False
 
+    def parse(self, request: RawRequest):
+        """GitHub always sends one JSON object, as the body or as the form field `payload`; anything
+        else passed the signature but is not a GitHub event: 400, so it is neither stored nor lost
+        behind a 2xx (a JSON body sent with curl's default form content type lands here too)."""
+        media_type, _ = media_type_and_charset(request.content_type)
+        if media_type == "application/x-www-form-urlencoded" and not _has_payload_field(request.body):
+            raise BadRequestBody("a GitHub form body carries the event as JSON in the field 'payload'; "
+                                 "set the webhook's content type, or send Content-Type: application/json")
+        payload = super().parse(request)
+        if not isinstance(payload, dict):
+            raise BadRequestBody("a GitHub event is a JSON object")
+        return payload
+
     def event_type(self, document, request):
         """The YAML `event:` wins when it yields a value; GitHub's header otherwise."""
         return super().event_type(document, request) or request.headers.get("x-github-event") or None
 
     def delivery_id(self, document, request):
         return super().delivery_id(document, request) or request.headers.get("x-github-delivery") or None
+
+
+def _has_payload_field(body: bytes) -> bool:
+    return body.startswith(b"payload=") or b"&payload=" in body
 
 
 def prefixed_hmac_valid(secrets, body: bytes, header: str, allowed: tuple[str, ...]) -> bool:

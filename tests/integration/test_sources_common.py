@@ -228,3 +228,21 @@ def test_delivery_ids_are_forgotten_after_the_retention_time(bridge):
     Dispatcher(store, platform=None, min_interval=lambda: 300.0, clock=clock).prune(clock())
     assert bridge.post("github", body, headers).status_code == 202
     store.dispose()
+
+
+@pytest.mark.parametrize("body, content_type", [
+    (None, "application/x-www-form-urlencoded"),        # curl's default with a JSON body
+    (b"a=b", "application/x-www-form-urlencoded"),
+    (b"payload=%5B1%5D", "application/x-www-form-urlencoded"),
+    (b"", "application/json"),
+    (b"[1, 2]", "application/json"),
+])
+def test_github_bodies_that_are_no_github_event_are_400_not_stored(bridge, body, content_type):
+    sample_body, headers = sample("github-push.json")
+    body = sample_body if body is None else body
+    headers.update({"Content-Type": content_type,
+                    "X-Hub-Signature-256": "sha256=" + hmac.new(GITHUB_SECRET.encode(), body,
+                                                                hashlib.sha256).hexdigest()})
+    answer = bridge.post("github", body, headers)
+    assert answer.status_code == 400, answer.text
+    assert bridge.count() == 0

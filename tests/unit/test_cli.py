@@ -138,3 +138,23 @@ def test_bad_settings_are_clear_errors(runner, rules, env, message):
     result = runner.invoke(main, ["check"], env={**ENV, **env})
     assert result.exit_code == 2 and message in result.output
     assert "no-colon" not in result.output  # a token is never echoed, even a malformed one
+
+
+@pytest.mark.parametrize("url, message", [
+    ("garbage", "Could not parse"),
+    ("sqlite:////nonexistent/dir/x.db", "unable to open database file"),
+    ("postgres://user:pw-secret@127.0.0.1:1/db", "postgres://***@127.0.0.1:1/db"),
+])
+def test_worker_with_an_unusable_database_is_one_clear_line(runner, rules, url, message):
+    result = runner.invoke(main, ["worker"], env={**ENV, "BRIDGE_RULES": str(rules), "DATABASE_URL": url})
+    assert result.exit_code == 2 and message in result.output
+    assert "Traceback" not in result.output and "pw-secret" not in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["serve", "--port", "70000"], ["serve", "--port", "-1"], ["serve", "--workers", "0"],
+    ["sim", "--rate-limit", "-5"], ["sim", "--run-seconds", "nan"], ["sim", "--port", "0"],
+])
+def test_out_of_range_options_are_refused(runner, args):
+    result = runner.invoke(main, args, env=ENV)
+    assert result.exit_code == 2 and "Invalid value" in result.output

@@ -194,14 +194,15 @@ def test_built_in_defaults_apply_without_a_defaults_section(tmp_path):
 
 @pytest.mark.parametrize("text, seconds", [
     ("30s", 30.0), ("5m", 300.0), ("1h", 3600.0), ("1500ms", 1.5), ("45", 45.0), ("2.5", 2.5),
-    ("1m30s", 90.0), ("0", 0.0), ("0.5s", 0.5),
+    ("1m30s", 90.0), ("0", 0.0), ("0.5s", 0.5), ("7d", 604800.0),
 ])
 def test_durations(tmp_path, text, seconds):
-    config = load_config(write(tmp_path, f"defaults: {{min_interval: {text}}}\n"), {})
-    assert config.defaults.min_interval == seconds
+    config = load_config(write(tmp_path, f"defaults: {{debounce: {{quiet: {text}, max_wait: 300d}}}}\n"), {})
+    assert config.defaults.quiet == seconds
 
 
-@pytest.mark.parametrize("text", ["5x", "m", "5 m", "-1s", "''", "[1]", "null", "1h-5m"])
+@pytest.mark.parametrize("text", ["5x", "m", "5 m", "-1s", "''", "[1]", "null", "1h-5m", "0", "0s", "1e308",
+                                  "400d"])
 def test_bad_durations(tmp_path, text):
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, f"defaults:\n  min_interval: {text}\n"), {})
