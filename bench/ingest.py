@@ -34,7 +34,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT.parent / "shared" / "samples"
+SAMPLES = ROOT / "tests" / "samples"
 SAMPLE = "github-push.json"
 SECRET = "It's a Secret to Everybody"
 DELIVERY_HEADER = "X-GitHub-Delivery"   # unique per request: the bridge answers a redelivery 200, unstored

@@ -13,7 +13,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT.parent / "shared" / "samples"
+SAMPLES = ROOT / "tests" / "samples"   # a copy of the shared samples, so any clone can run the tests
 GITHUB_SECRET = "It's a Secret to Everybody"
 
 

@@ -1,6 +1,6 @@
 """AWS SNS over real HTTP: signed envelopes, subscription handshakes, S3 records.
 
-The samples in /work/shared/samples carry AWS's placeholder signatures, so they must fail. Their
+The samples in tests/samples carry AWS's placeholder signatures, so they must fail. Their
 re-signed copies (same messages, signed here with a throwaway key whose self-signed certificate
 the fake outbound serves from an SNS host) must pass. Every refusal is a 401 with nothing stored,
 and no URL outside AWS's SNS hosts is ever fetched."""

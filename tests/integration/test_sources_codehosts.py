@@ -1,5 +1,5 @@
 """Code hosts over real HTTP: GitHub, GitLab, Gitea/Forgejo/Gogs and Bitbucket deliveries, byte for byte
-from /work/shared/samples, each with its negative twins (401, nothing stored).
+from tests/samples, each with its negative twins (401, nothing stored).
 
 The clock is pinned next to the GitLab sample's signing timestamp, which is years old."""
 from __future__ import annotations

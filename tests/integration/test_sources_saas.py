@@ -1,6 +1,6 @@
 """Shopify, Stripe, Standard Webhooks, Slack, CircleCI and Akeneo over real HTTP.
 
-Published vectors (Standard Webhooks from /work/shared/samples, Slack's documented example) are sent
+Published vectors (Standard Webhooks from tests/samples, Slack's documented example) are sent
 byte for byte with the clock pinned to their timestamps. The other deliveries are fixtures written
 for this project in the shape each vendor documents, signed here with test secrets. Every type has
 its negative twins: one byte changed, stale timestamp, wrong secret, missing header, non-ASCII

@@ -289,3 +289,17 @@ def test_literal_dollar_brace_is_written_doubled(tmp_path):
     config = load_config(write(tmp_path, text), {})
     match = config.match({"source": "gh", "payload": {"text": "costs ${PRICE}"}})
     assert match.matched_rules == ["r"]
+
+
+@pytest.mark.parametrize("text, line, needle", [
+    ("rules:\n  - name: r\n    source: g  # <-\n    then: {action: import, site: 1}\n", 3, "not a defined source"),
+    ("sources:\n  g:\n    type: github\n    secret: '   '  # <-\n", 4, "only whitespace"),
+    ("sources:\n  g:\n    type: github\n    secret: 123  # <-\n", 4, "expected a secret as a string"),
+    ("sources:\n  g:\n    type: none\n    allow_ips: [10.0.0.0/33, foo]  # <-\n", 4, "'10.0.0.0/33', 'foo' are not"),
+    ("sources:\n  g:\n    type: none\n    max_body: 0  # <-\n", 4, "must be from 1 to"),
+    ("sources: {g: {type: none}}\nrules:\n  - name: r\n    source: g\n"
+     "    then: {action: import, site: 99999999999999999999999}  # <-\n", 5, "below 10^18"),
+])
+def test_mistakes_found_by_the_new_user_test(tmp_path, text, line, needle):
+    errors = errors_of(write(tmp_path, text))
+    assert any(f"rules.yaml:{line}:" in error and needle in error for error in errors), errors
