@@ -1,6 +1,9 @@
 """Engines for the two supported databases, with the settings each needs for safe concurrent use."""
 from __future__ import annotations
 
+import sqlite3
+import time
+
 from sqlalchemy import Engine, create_engine, event
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
@@ -32,9 +35,9 @@ def _sqlite_engine(url: str) -> Engine:
         # which turns two concurrent writers into a "database is locked" error instead of a wait.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        _use_wal(cursor)
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -44,3 +47,18 @@ def _sqlite_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _use_wal(cursor) -> None:
+    """WAL lets readers run beside the writer. The mode is stored in the file, so only the first
+    connection ever switches it; the switch needs a moment alone with the file and does not wait
+    in the busy handler, so processes opening a new database together retry it briefly."""
+    for attempt in range(50):
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            time.sleep(0.02 * (attempt + 1))
+    cursor.execute("PRAGMA journal_mode=WAL")
