@@ -81,3 +81,12 @@ def serve_bridge(tmp_path: Path, rules_yaml: str, env: dict[str, str] | None = N
 
 def as_json(data) -> bytes:
     return json.dumps(data).encode()
+
+
+def assert_no_secret_logged(caplog, secrets) -> None:
+    """No record the bridge wrote in the test's setup and call holds a secret. (caplog.text read at
+    teardown would hold only teardown's records. The test's HTTP client and the in-process dev
+    server log request lines with their query strings: that is not the bridge's doing.)"""
+    logged = [record.getMessage() for phase in ("setup", "call") for record in caplog.get_records(phase)
+              if record.name.startswith("bridge")]
+    assert not [line for line in logged for secret in secrets if secret in line]

@@ -93,13 +93,18 @@ def parse_body(raw: bytes, content_type: str) -> Any:
 
 def parse_json(text: str | bytes, what: str = "body") -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequestBody(f"{what} is not valid JSON: {getattr(exc, 'msg', 'not UTF-8')}")
     except RecursionError:
         raise BadRequestBody(f"{what} is not valid JSON: nested too deeply")
     except ValueError as exc:  # e.g. an integer longer than Python's digit limit
         raise BadRequestBody(f"{what} is not usable JSON: {exc}")
+
+
+def _not_json(name: str):
+    """Python's json reads NaN and Infinity; JSON has neither, and no sender means them."""
+    raise BadRequestBody(f"body is not valid JSON: {name} is not a JSON value")
 
 
 def _parse_form(text: str) -> Any:

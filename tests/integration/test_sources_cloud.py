@@ -11,7 +11,7 @@ import logging
 import pytest
 
 from bridge.sources import cloud
-from tests.sources_harness import serve_bridge
+from tests.sources_harness import assert_no_secret_logged, serve_bridge
 
 GRID_KEY = "grid-key-5d1c9"
 CE_TOKEN = "ce-token-8e21"
@@ -77,21 +77,13 @@ rules:
 ENV = {"GRID_KEY": GRID_KEY, "CE_TOKEN": CE_TOKEN, "BC_STATE": BC_STATE}
 
 
-def assert_never_logged(caplog, secrets) -> None:
-    """No bridge log line, in any test phase, holds a secret. (The test's HTTP client and the dev
-    server log request lines, query included: that is not the bridge's doing.)"""
-    lines = [record.getMessage() for phase in ("setup", "call", "teardown")
-             for record in caplog.get_records(phase) if record.name.startswith("bridge")]
-    assert not [line for line in lines for secret in secrets if secret in line]
-
-
 @pytest.fixture
 def bridge(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     served = serve_bridge(tmp_path, RULES, ENV)
     yield served
     served.stop()
-    assert_never_logged(caplog, SECRETS)
+    assert_no_secret_logged(caplog, SECRETS)
     assert served.outbound.fetched == []  # none of these senders is ever called back
 
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bridge.rules import load_config
 from bridge.rules.errors import ConfigError
-from tests.sources_harness import FakeOutbound, serve_bridge
+from tests.sources_harness import assert_no_secret_logged, FakeOutbound, serve_bridge
 
 NOW = 1_700_000_000
 TOKEN = "pubsub-push-token-7f3a"
@@ -88,21 +88,13 @@ def push(data: bytes | None = None, attributes=None, message_id="987654321012345
 JSON = {"Content-Type": "application/json"}
 
 
-def assert_never_logged(caplog, secrets) -> None:
-    """No bridge log line, in any test phase, holds a secret. (The test's HTTP client and the dev
-    server log request lines, query included: that is not the bridge's doing.)"""
-    lines = [record.getMessage() for phase in ("setup", "call", "teardown")
-             for record in caplog.get_records(phase) if record.name.startswith("bridge")]
-    assert not [line for line in lines for secret in secrets if secret in line]
-
-
 @pytest.fixture
 def bridge(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     served = serve_bridge(tmp_path, RULES, {"PUSH_TOKEN": TOKEN}, now=NOW, outbound=FakeOutbound({CERTS_URL: jwks()}))
     yield served
     served.stop()
-    assert_never_logged(caplog, (TOKEN,))
+    assert_no_secret_logged(caplog, (TOKEN,))
 
 
 def test_a_push_with_the_query_token_is_unwrapped(bridge):

@@ -12,7 +12,7 @@ import logging
 import pytest
 
 from tests.helpers import GITHUB_SECRET, SAMPLES, sample
-from tests.sources_harness import serve_bridge
+from tests.sources_harness import assert_no_secret_logged, serve_bridge
 
 CORPUS_SECRET = "corpus-test-secret"
 GITLAB_TOKEN = "gitlab-secret-token"
@@ -63,12 +63,7 @@ def bridge(tmp_path, caplog):
     served = serve_bridge(tmp_path, RULES, env, now=GITLAB_SIGNED_AT + 30)
     yield served
     served.stop()
-    # caplog.text would show only teardown's records here: read what the test itself logged.
-    logged = "\n".join(record.getMessage() for phase in ("setup", "call")
-                       for record in caplog.get_records(phase))
-    assert logged, "the bridge logged nothing: this check would prove nothing"
-    for secret in SECRETS:
-        assert secret not in logged
+    assert_no_secret_logged(caplog, SECRETS)
 
 
 def headers_file(name: str) -> dict[str, str]:

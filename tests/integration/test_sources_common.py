@@ -246,3 +246,10 @@ def test_github_bodies_that_are_no_github_event_are_400_not_stored(bridge, body,
     answer = bridge.post("github", body, headers)
     assert answer.status_code == 400, answer.text
     assert bridge.count() == 0
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_non_json_constants_are_400(bridge, constant):
+    answer = erp(bridge, None, body=b'{"site": ' + constant + b"}")
+    assert answer.status_code == 400 and constant.decode().lstrip("-") in answer.json()["error"]
+    assert bridge.count() == 0

@@ -18,7 +18,7 @@ import pytest
 
 from bridge.rules import ConfigError, load_config
 from tests.helpers import sample
-from tests.sources_harness import serve_bridge
+from tests.sources_harness import assert_no_secret_logged, serve_bridge
 
 NOW = 1_717_000_000
 ERP_SECRET = "erp-hmac-secret-7c1d"
@@ -93,13 +93,7 @@ def bridge(tmp_path, caplog):
     served = serve_bridge(tmp_path, RULES, env, now=NOW)
     yield served
     served.stop()
-    # Every record the bridge wrote during the test (caplog.text at teardown would hold only teardown's).
-    # Not the test's HTTP client (urllib3) nor the in-process server's access log (werkzeug), which print
-    # request lines with their query strings; production runs gunicorn without an access log.
-    logged = "\n".join(record.getMessage() for phase in ("setup", "call") for record in caplog.get_records(phase)
-                       if record.name.startswith("bridge"))
-    for secret in SECRETS:
-        assert secret not in logged
+    assert_no_secret_logged(caplog, SECRETS)
 
 
 def mac(message: bytes, secret: str = ERP_SECRET) -> bytes:
