@@ -199,8 +199,10 @@ class Store:
                 .order_by(t.intents.c.id)).mappings().all()
             in_flight = conn.execute(select(t.intents.c.id).where(and_(
                 t.intents.c.site_id == site_id, t.intents.c.status == IN_FLIGHT))).first() is not None
+            # Any run of ours but a failed one still holds the data it was seen queued with,
+            # whatever it is doing now.
             procs = conn.execute(select(t.processes).where(and_(
-                t.processes.c.site_id == site_id, t.processes.c.status.in_(("queued", "unknown")),
+                t.processes.c.site_id == site_id, t.processes.c.status != "failed",
                 t.processes.c.called_at >= poll_window_start))).mappings().all()
         state = scheduler.SiteState(site["last_call_at"] if site else None,
                                     site["next_allowed_at"] if site else None, in_flight)

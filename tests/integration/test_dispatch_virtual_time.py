@@ -245,3 +245,17 @@ def test_two_dispatchers_racing_make_one_call(store, config, clock, sim, databas
         thread.join(30)
     assert [c["answer"] for c in calls(sim)] == ["accepted"]
     second_store.dispose()
+
+
+def test_a_run_seen_queued_after_the_event_covers_it_even_once_it_is_running(store, config, clock, sim):
+    """Coverage rests on the last `queued` sighting, not on the status read since."""
+    from bridge.store import schema as t
+    event_id = receive(store, config, clock)
+    with store.engine.begin() as conn:
+        conn.execute(t.processes.insert().values(
+            process_id="p-earlier", site_id=SITE, action="all", target_id=None, called_at=clock() - 100,
+            status="running", last_seen_queued_at=clock() + 1, last_polled_at=clock() + 5))
+    run_for(make_dispatcher(store, sim, clock), clock, 100)
+    event = store.event(event_id)
+    assert event["fate"] == "covered" and event["intents"][0]["process_id"] == "p-earlier"
+    assert calls(sim) == []
