@@ -5,6 +5,7 @@ parse it (or answer a handshake), match the rules, record each event with its in
 """
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import contextmanager
 
@@ -16,6 +17,8 @@ from bridge.sources import (BadRequestBody, BodyTooLarge, RawRequest, Reply, Uns
                             decode_transport)
 
 hooks = Blueprint("hooks", __name__)
+# Event Grid sends at most 5,000 events a request; more is no sender we know.
+MAX_BATCH = 5000
 log = logging.getLogger("bridge.hooks")
 
 
@@ -38,13 +41,28 @@ def receive(name: str):
     if isinstance(received, Reply):
         log.info("source %s: answered a handshake (%s)", name, received.status)
         return reply_response(received)
-    answers = [record(bridge, delivery, raw.raw_body or raw.body) for delivery in received]
-    return respond(answers)
+    return respond(record(bridge, source, received, raw.raw_body or raw.body))
 
 
-def record(bridge, delivery, body: bytes) -> dict:
-    match = bridge.config.match(delivery.document)
-    stored = bridge.store.record_event(delivery, body, match, bridge.clock())
+def record(bridge, source, deliveries, body: bytes) -> list[dict]:
+    """Match every event of the request, then store them all in one transaction."""
+    if len(deliveries) > MAX_BATCH:
+        raise RequestEntityTooLarge(f"a batch of {len(deliveries)} events; at most {MAX_BATCH} per request")
+    items = [(delivery, stored_body(source, delivery, body, len(deliveries)), bridge.config.match(delivery.document))
+             for delivery in deliveries]
+    stored = bridge.store.record_events(items, bridge.clock())
+    return [answer(delivery, match, event) for (delivery, _, match), event in zip(items, stored)]
+
+
+def stored_body(source, delivery, body: bytes, count: int) -> bytes:
+    """The bytes kept with an event: the request as sent, or, for one item of a batch (or a sender
+    whose envelope holds a secret), that item alone, so a batch is not stored once per item."""
+    if count == 1 and source.store_raw_body:
+        return body
+    return json.dumps(delivery.payload, default=str).encode("utf-8")
+
+
+def answer(delivery, match, stored) -> dict:
     if stored.duplicate_of:
         log.info("source %s: delivery %s already received as %s", delivery.source, delivery.delivery_id,
                  stored.duplicate_of)

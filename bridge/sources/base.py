@@ -141,6 +141,9 @@ class Source:
     # Outbound HTTP GET (url -> body bytes) for the few senders a source must call back
     # (SNS subscription confirmation, signing certificates). The app sets it; tests replace it.
     outbound: Callable[[str], bytes] | None = None
+    # False for senders whose envelope carries a secret (Business Central's clientState): the
+    # event then keeps its parsed payload, which the source stripped of the secret, not the bytes.
+    store_raw_body: ClassVar[bool] = True
 
     def __init__(self, name: str, options: dict[str, Any]):
         self.name = name

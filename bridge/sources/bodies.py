@@ -98,8 +98,10 @@ def parse_json(text: str | bytes, what: str = "body") -> Any:
         raise BadRequestBody(f"{what} is not valid JSON: {getattr(exc, 'msg', 'not UTF-8')}")
     except RecursionError:
         raise BadRequestBody(f"{what} is not valid JSON: nested too deeply")
-    except ValueError as exc:  # e.g. an integer longer than Python's digit limit
-        raise BadRequestBody(f"{what} is not usable JSON: {exc}")
+    except BadRequestBody:
+        raise
+    except ValueError:  # an integer longer than Python's digit limit
+        raise BadRequestBody(f"{what} is not usable JSON: a number in it is too long")
 
 
 def _not_json(name: str):

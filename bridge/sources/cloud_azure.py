@@ -18,7 +18,8 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from bridge.sources.base import BadRequestBody, RawRequest, Reply, SecretsField, SourceSchema
-from bridge.sources.cloud_common import NOT_JSON, EnvelopeSource, Item, json_or_none, text_or_none, token_matches
+from bridge.sources.cloud_common import (NOT_JSON, EnvelopeSource, Item, escaped, json_or_none, text_or_none,
+                                         token_matches)
 
 log = logging.getLogger("bridge.sources.azure")
 
@@ -55,9 +56,10 @@ class EventGridSource(EnvelopeSource):
         codes = [validation_code(event) for event in events if event.get("eventType") == VALIDATION_EVENT]
         if not validating and not codes:
             return None
-        if not validating or len(codes) != 1 or codes[0] is None:
+        if not validating or len(events) != 1 or len(codes) != 1 or codes[0] is None:
+            # Answering a validation that carries other events would silently drop those events.
             raise BadRequestBody("a subscription validation needs the aeg-event-type: SubscriptionValidation "
-                                 "header and exactly one validation event with data.validationCode")
+                                 "header and exactly one event, the validation event with data.validationCode")
         log.info("source %s: answered an Event Grid subscription validation", self.name)
         return Reply(200, {"validationResponse": codes[0]})
 
@@ -92,6 +94,7 @@ class BusinessCentralSchema(SourceSchema):
 
 class BusinessCentralSource(EnvelopeSource):
     """`secret` lists the clientState values of the subscriptions that post here (any one matches)."""
+    store_raw_body = False   # the raw body holds clientState, the shared secret
     type_name = "businesscentral"
     schema = BusinessCentralSchema
     item_ids_are_unique = True
@@ -146,7 +149,7 @@ def notification_id(item: dict) -> str | None:
                                                      "lastModifiedDateTime")]
     if any(part is None for part in parts):
         return None
-    return "|".join(parts)
+    return "|".join(escaped(part, "|") for part in parts)
 
 
 TYPES = [EventGridSource, BusinessCentralSource]

@@ -126,3 +126,9 @@ class StringListField(fields.Field):
         if not values or not all(isinstance(item, str) and item for item in values):
             raise ValidationError("expected a non-empty string or a list of non-empty strings")
         return tuple(values)
+
+
+def escaped(part: str, separator: str) -> str:
+    """A delivery-id part with its separator percent-escaped, so joined ids cannot collide
+    (`x@y` + `z` and `x` + `y@z` stay apart)."""
+    return part.replace("%", "%25").replace(separator, "%" + format(ord(separator), "02X"))

@@ -27,7 +27,7 @@ from marshmallow import fields, validate
 from bridge.sources.base import (BadRequestBody, RawRequest, Reply, SecretsField, SourceSchema, Unverified,
                                 header_bytes)
 from bridge.sources.bodies import decode_text, media_type_and_charset, parse_json
-from bridge.sources.cloud_common import (EnvelopeSource, Item, StringListField, bearer_token, text_or_none,
+from bridge.sources.cloud_common import (EnvelopeSource, Item, escaped, StringListField, bearer_token, text_or_none,
                                          token_matches)
 
 log = logging.getLogger("bridge.sources.cloudevents")
@@ -80,8 +80,8 @@ class CloudEventsSource(EnvelopeSource):
         if requested is None:
             return str(cap) if cap else "*"
         text = requested.strip()
-        if not (text.isascii() and text.isdigit()) or int(text) < 1:
-            return None
+        if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:
+            return None  # more than 9 digits is no rate anyone means (and int() of 4300+ digits raises)
         return str(min(int(text), cap) if cap else int(text))
 
     # ---- deliveries -----------------------------------------------------------------------
@@ -105,7 +105,7 @@ class CloudEventsSource(EnvelopeSource):
         return [binary_event(request)]
 
     def split(self, events: list[dict], request: RawRequest) -> list[Item]:
-        return [Item(event, event["type"], f"{event['id']}@{event['source']}") for event in events]
+        return [Item(event, event["type"], f"{escaped(event['id'], '@')}@{event['source']}") for event in events]
 
 
 def structured_event(event: Any) -> dict:

@@ -74,6 +74,13 @@ class GitLabSource(SenderDefaults, Source):
     # the only id older GitLab versions send.
     delivery_headers = ("idempotency-key", "webhook-id", "x-gitlab-webhook-uuid")
 
+    def delivery_id(self, document, request):
+        """With a signing secret the signed webhook-id names the delivery: the unsigned
+        Idempotency-Key could be changed to slip a replay past deduplication."""
+        if self.options.get("signing_secret") and not self.options.get("delivery_id"):
+            return request.headers.get("webhook-id") or None
+        return super().delivery_id(document, request)
+
     def verify(self, request: RawRequest) -> bool:
         checks = []
         if self.secrets:

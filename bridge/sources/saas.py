@@ -215,6 +215,8 @@ class AkeneoSource(SenderSource):
 
     def split(self, payload, request):
         if isinstance(payload, dict) and isinstance(payload.get("events"), list):
+            if not all(isinstance(item, dict) for item in payload["events"]):
+                raise BadRequestBody("an Akeneo batch is a list of event objects under 'events'")
             return payload["events"]
         return [payload]
 

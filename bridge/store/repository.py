@@ -92,32 +92,39 @@ class Store:
     # ---- ingest ---------------------------------------------------------------------------
 
     def record_event(self, delivery, raw_body: bytes, match, now: float) -> RecordedEvent:
-        """Store one event and merge its intents into the pending ones, in one transaction.
+        return self.record_events([(delivery, raw_body, match)], now)[0]
+
+    def record_events(self, items, now: float) -> list[RecordedEvent]:
+        """Store the events of one request (delivery, body, match) and merge their intents into the
+        pending ones, all in one transaction: the sender's 2xx covers every event or none.
 
         A delivery id seen before is a redelivery: it is not routed again, unless the first
         delivery's event came to nothing (failed or rejected), when the sender's retry deserves a go."""
         try:
-            return self._record_event(delivery, raw_body, match, now)
+            return self._record_events(items, now)
         except IntegrityError:
             # The same delivery arrived twice at once and the other copy won the insert.
-            return self._record_event(delivery, raw_body, match, now)
+            return self._record_events(items, now)
 
-    def _record_event(self, delivery, raw_body: bytes, match, now: float) -> RecordedEvent:
+    def _record_events(self, items, now: float) -> list[RecordedEvent]:
+        with self.engine.begin() as conn:
+            return [self._record_one(conn, delivery, body, match, now) for delivery, body, match in items]
+
+    def _record_one(self, conn, delivery, body: bytes, match, now: float) -> RecordedEvent:
         event_id = "evt_" + uuid.uuid4().hex
         delivery_id = bounded(delivery.delivery_id)
-        with self.engine.begin() as conn:
-            if delivery_id is not None:
-                earlier = self._claim_delivery(conn, delivery.source, delivery_id, event_id, now)
-                if earlier is not None:
-                    return RecordedEvent(None, [], duplicate_of=earlier)
-            conn.execute(insert(t.events).values(
-                id=event_id, source=delivery.source, event_type=bounded(delivery.event_type),
-                delivery_id=delivery_id, received_at=now,
-                headers=json.dumps(without_secrets(delivery.headers)),
-                query=json.dumps(without_secrets(delivery.query)), body=raw_body,
-                matched_rules=json.dumps(match.matched_rules),
-                rejections=json.dumps([{"rule": r.rule, "reason": r.reason} for r in match.rejections])))
-            recorded = [self._add_intent(conn, intent, event_id, now) for intent in match.intents]
+        if delivery_id is not None:
+            earlier = self._claim_delivery(conn, delivery.source, delivery_id, event_id, now)
+            if earlier is not None:
+                return RecordedEvent(None, [], duplicate_of=earlier)
+        conn.execute(insert(t.events).values(
+            id=event_id, source=delivery.source, event_type=bounded(delivery.event_type),
+            delivery_id=delivery_id, received_at=now,
+            headers=json.dumps(without_secrets(delivery.headers)),
+            query=json.dumps(without_secrets(delivery.query)), body=body,
+            matched_rules=json.dumps(match.matched_rules),
+            rejections=json.dumps([{"rule": r.rule, "reason": r.reason} for r in match.rejections])))
+        recorded = [self._add_intent(conn, intent, event_id, now) for intent in match.intents]
         return RecordedEvent(event_id, recorded)
 
     def _add_intent(self, conn, intent, event_id: str, now: float) -> RecordedIntent:

@@ -415,3 +415,54 @@ def test_an_over_long_integer_in_a_verified_body_is_400(bridge):
     event = b'{"specversion": "1.0", "id": "1", "source": "/s", "type": "t", "data": ' + b"1" * 5000 + b"}"
     assert bridge.post("ce", event, {**STRUCTURED, **BEARER}).status_code == 400
     assert bridge.count() == 0
+
+
+# ---- found by a break-it test ------------------------------------------------------------------
+
+def stored_bytes(bridge) -> int:
+    import sqlite3
+    with sqlite3.connect(bridge.db) as db:
+        return db.execute("select coalesce(sum(length(body)), 0) from events").fetchone()[0]
+
+
+def test_a_batch_is_stored_once_not_once_per_item(bridge):
+    items = [{**BLOBS[0], "id": f"blob-{n}"} for n in range(300)]
+    body = json.dumps(items).encode()
+    answer = bridge.post("grid", body, GRID_HEADERS, query=f"?token={GRID_KEY}")
+    assert answer.status_code == 202 and len(answer.json()["events"]) == 300
+    assert stored_bytes(bridge) < 2 * len(body)      # each event keeps its own item
+
+
+def test_a_batch_over_the_limit_is_413_and_stores_nothing(bridge):
+    from bridge.hooks import MAX_BATCH
+    items = [{"id": f"i{n}", "eventType": "x", "subject": "s"} for n in range(MAX_BATCH + 1)]
+    answer = bridge.post("grid", json.dumps(items).encode(), GRID_HEADERS, query=f"?token={GRID_KEY}")
+    assert answer.status_code == 413 and bridge.count() == 0
+
+
+def test_a_validation_carrying_other_events_is_400_so_none_is_dropped(bridge):
+    headers = {**GRID_HEADERS, "aeg-event-type": "SubscriptionValidation"}
+    answer = bridge.post("grid", json.dumps(VALIDATION + BLOBS[:1]).encode(), headers, query=f"?token={GRID_KEY}")
+    assert answer.status_code == 400 and bridge.count() == 0
+
+
+def test_an_absurd_requested_rate_grants_nothing_and_is_no_500(bridge):
+    answer = options(bridge, "ce", {"WebHook-Request-Origin": "eventgrid.azure.net",
+                                    "WebHook-Request-Rate": "1" * 4400})
+    assert answer.status_code == 400
+
+
+def test_cloudevent_ids_that_join_alike_are_different_deliveries(bridge):
+    first = {**FEED_READY, "id": "x@y", "source": "z"}
+    second = {**FEED_READY, "id": "x", "source": "y@z"}
+    answers = [bridge.post("ce", json.dumps(event).encode(), {**STRUCTURED, **BEARER}) for event in (first, second)]
+    assert [a.status_code for a in answers] == [202, 202]
+    assert "duplicate" not in answers[1].json()
+
+
+def test_business_central_client_state_is_not_stored(bridge):
+    import sqlite3
+    assert bridge.post("bc", bc_body(notifications()[:1]), {"Content-Type": "application/json"}).status_code == 202
+    with sqlite3.connect(bridge.db) as db:
+        bodies = b"".join(row[0] for row in db.execute("select body from events"))
+    assert bodies and BC_STATE.encode() not in bodies

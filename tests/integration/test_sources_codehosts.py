@@ -283,6 +283,15 @@ def test_gitlab_signing_token_with_the_clock_pinned_to_the_sample(bridge):
     accepted(bridge, bridge.post("gitlab_signed", body, headers), "Push Hook", GITLAB_DELIVERY)
 
 
+def test_gitlab_signed_replay_with_a_new_idempotency_key_is_a_duplicate(bridge):
+    """The signed webhook-id names the delivery: the unsigned Idempotency-Key cannot launder a replay."""
+    body, headers = gitlab_signature_only()
+    first = bridge.post("gitlab_signed", body, headers)
+    replay = bridge.post("gitlab_signed", body, {**headers, "Idempotency-Key": "fresh-key-xyz"})
+    assert first.status_code in (200, 202) and replay.json().get("duplicate") is True
+    assert bridge.count() == 1
+
+
 def test_gitlab_stale_signature_is_refused(bridge):
     body, headers = gitlab_signature_only()
     bridge.clock.now = GITLAB_SIGNED_AT + 301          # tolerance is 5 minutes by default

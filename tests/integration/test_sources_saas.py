@@ -475,10 +475,16 @@ def test_akeneo_single_cloudevent_body(bridge):
     assert bridge.event(answer.json()["event_id"])["delivery_id"] == "018e32f9-dfe4-760e-a273-5da1c089dfdb"
 
 
-@pytest.mark.parametrize("body", [b'{"events": []}', b'{"events": [1, "x", null, [], {"action": {"x": 1}}]}',
-                                  b'{"events": "not a list"}', b"[]"])
+@pytest.mark.parametrize("body", [b'{"events": []}', b'{"events": "not a list"}', b"[]"])
 def test_akeneo_odd_but_signed_bodies_never_500(bridge, body):
     assert bridge.post("akeneo", body, akeneo(body)).status_code in (200, 202)
+
+
+@pytest.mark.parametrize("body", [b'{"events": [1, "x", null, [], {"action": {"x": 1}}]}',
+                                  b'{"events": [[{"action": "product.updated"}]]}'])
+def test_akeneo_batch_items_that_are_no_events_are_400(bridge, body):
+    answer = bridge.post("akeneo", body, akeneo(body))
+    assert answer.status_code == 400 and bridge.count() == 0
 
 
 # ---- hostile bodies behind valid signatures ------------------------------------------------------
