@@ -304,6 +304,7 @@ def test_cloudevents_negative_twins_are_401(bridge, headers):
     (b"[]", STRUCTURED["Content-Type"]),
     (json.dumps({**FEED_READY, "id": None}).encode(), STRUCTURED["Content-Type"]),
     (json.dumps({**FEED_READY, "specversion": "0.3"}).encode(), STRUCTURED["Content-Type"]),
+    (json.dumps({**FEED_READY, "specversion": "1.0.evil"}).encode(), STRUCTURED["Content-Type"]),
     (json.dumps({**FEED_READY, "data_base64": "!!"}).encode(), STRUCTURED["Content-Type"]),
     (json.dumps(FEED_READY).encode(), "application/cloudevents-batch+json"),
     (b"{}", "application/cloudevents+avro"),
