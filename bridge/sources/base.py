@@ -4,6 +4,11 @@ A source is the only stage that can turn a request into a *verified* delivery. `
 runs the same steps for every sender, and each family overrides only the steps it needs:
 
     check_ip -> verify (raw bytes) -> parse (body, envelopes) -> handshake? -> split -> deliveries
+
+Any source may also carry `unwrap: sns | pubsub | eventgrid`: after its own check passes, the body
+is read as that cloud envelope (its handshakes answered, its batches split into `Item`s), so a
+`token` or `basic` endpoint can receive an SNS subscription, a Pub/Sub push or an Event Grid
+delivery. The cloud envelope types themselves refuse the key: they unwrap already.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from bridge.sources.errors import BadRequestBody, Unverified  # noqa: F401  (re-
 
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
 DEFAULT_TOLERANCE = 300.0
+UNWRAP_KINDS = ("sns", "pubsub", "eventgrid")
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,15 @@ class Reply:
     body: Any = None                 # dict/list -> JSON, str/bytes -> as is
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One event cut out of an envelope, with the sender's defaults for its type and id.
+    A YAML `event:` / `delivery_id:` expression wins over those defaults whenever it yields a value."""
+    payload: Any
+    event_type: str | None = None
+    delivery_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +148,8 @@ class SourceSchema(Schema):
     max_body = fields.Integer(load_default=DEFAULT_MAX_BODY, validate=validate.Range(
         min=1, max=100 * 1024 * 1024, error="must be from 1 to 104857600 (bytes); the default is 5242880"))
     allow_ips = NetworksField(load_default=None)
+    unwrap = fields.String(load_default=None, validate=validate.OneOf(
+        UNWRAP_KINDS, error="must be one of: sns, pubsub, eventgrid (the cloud envelope the body comes in)"))
 
 
 class Source:
@@ -166,6 +183,8 @@ class Source:
             raise Unverified()
         payload = self.parse(request)
         reply = self.handshake(payload, request)
+        if reply is None and self.options.get("unwrap"):
+            reply = unwrap_handshake(self, payload, request)
         if reply is not None:
             return reply
         items = self.split(payload, request)
@@ -206,10 +225,15 @@ class Source:
         return None
 
     def split(self, payload: Any, request: RawRequest) -> list[Any]:
-        """One event per item where the sender batches; most senders send one."""
+        """One event per item where the sender batches; most senders send one. Under `unwrap:`
+        the envelope's events, as `Item`s."""
+        if self.options.get("unwrap"):
+            return unwrap_items(self.options["unwrap"], payload)
         return [payload]
 
     def make_delivery(self, payload: Any, request: RawRequest, index: int = 0, count: int = 1) -> Delivery:
+        if isinstance(payload, Item):
+            return self.item_delivery(payload, request, index, count)
         document = {"source": self.name, "event": None, "payload": payload,
                     "headers": request.headers, "query": request.query}
         delivery_id = self.delivery_id(document, request)
@@ -217,6 +241,21 @@ class Source:
             delivery_id = f"{delivery_id}#{index}"
         return Delivery(self.name, self.event_type(document, request), delivery_id, payload,
                         request.headers, request.query)
+
+    def item_delivery(self, item: Item, request: RawRequest, index: int, count: int) -> Delivery:
+        """A YAML `event:` / `delivery_id:` first, then the envelope's defaults in the Item, then
+        whatever the source's own type would name (a sender header, say)."""
+        document = {"source": self.name, "event": None, "payload": item.payload,
+                    "headers": request.headers, "query": request.query}
+        configured_type = text_or_none(search_text(self.options.get("event"), document))
+        event_type = configured_type or item.event_type or text_or_none(self.event_type(document, request))
+        configured_id = text_or_none(search_text(self.options.get("delivery_id"), document))
+        delivery_id = configured_id or item.delivery_id or text_or_none(self.delivery_id(document, request))
+        unique = UNWRAP_IDS_UNIQUE[self.options["unwrap"]] if self.options.get("unwrap") else self.item_ids_are_unique
+        # A configured expression may read a value shared by the whole batch: suffix it to be safe.
+        if delivery_id is not None and count > 1 and (configured_id or not unique):
+            delivery_id = f"{delivery_id}#{index}"
+        return Delivery(self.name, event_type, delivery_id, item.payload, request.headers, request.query)
 
     # Set when delivery_id reads a per-item id (Event Grid), so batch items need no suffix.
     item_ids_are_unique: ClassVar[bool] = False
@@ -226,6 +265,34 @@ class Source:
 
     def delivery_id(self, document: dict, request: RawRequest) -> str | None:
         return search_text(self.options.get("delivery_id"), document)
+
+
+# Whether each envelope's items carry ids of their own (Event Grid: each event's id) or share one
+# (an SNS MessageId over several S3 records gets `#0`, `#1`...).
+UNWRAP_IDS_UNIQUE = {"sns": False, "pubsub": True, "eventgrid": True}
+
+
+def unwrap_items(kind: str, payload: Any) -> list[Item]:
+    """The events of the `kind` envelope. The cloud modules import this one: import them late."""
+    from bridge.sources import unwrap
+    return unwrap.items(kind, payload)
+
+
+def unwrap_handshake(source: Source, payload: Any, request: RawRequest) -> Reply | None:
+    from bridge.sources import unwrap
+    return unwrap.handshake(source, payload, request)
+
+
+def text_or_none(value: Any) -> str | None:
+    """A JSON string usable as an event type or id. JSON can smuggle lone surrogates (`"\\ud800"`),
+    which no database column takes: such a value counts as absent."""
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
 
 
 def search_text(expression, document) -> str | None:

@@ -27,9 +27,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from bridge.sources.base import RawRequest, Reply, SourceSchema, Unverified
+from bridge.sources.base import RawRequest, Reply, Unverified
 from bridge.sources.bodies import media_type_and_charset, decode_text, parse_json
-from bridge.sources.cloud_common import (NOT_JSON, BoundedCache, EnvelopeSource, Item, StringListField,
+from bridge.sources.cloud_common import (EnvelopeSchema, NOT_JSON, BoundedCache, EnvelopeSource, Item, StringListField,
                                          https_host, json_or_none, text_or_none)
 
 log = logging.getLogger("bridge.sources.sns")
@@ -64,7 +64,7 @@ def string_to_sign(message: dict) -> bytes | None:
     return "".join(lines).encode("utf-8")
 
 
-class SnsSchema(SourceSchema):
+class SnsSchema(EnvelopeSchema):
     topic_arn = StringListField(required=True)
 
 

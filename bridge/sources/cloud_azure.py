@@ -17,8 +17,8 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from bridge.sources.base import BadRequestBody, RawRequest, Reply, SecretsField, SourceSchema
-from bridge.sources.cloud_common import (NOT_JSON, EnvelopeSource, Item, escaped, json_or_none, text_or_none,
+from bridge.sources.base import BadRequestBody, RawRequest, Reply, SecretsField
+from bridge.sources.cloud_common import (EnvelopeSchema, NOT_JSON, EnvelopeSource, Item, escaped, json_or_none, text_or_none,
                                          token_matches)
 
 log = logging.getLogger("bridge.sources.azure")
@@ -27,7 +27,7 @@ VALIDATION_EVENT = "Microsoft.EventGrid.SubscriptionValidationEvent"
 DEFAULT_QUERY = "token"
 
 
-class EventGridSchema(SourceSchema):
+class EventGridSchema(EnvelopeSchema):
     secret = SecretsField()
     query = fields.String(load_default=None, validate=validate.Length(min=1))
     header = fields.String(load_default=None, validate=validate.Length(min=1))
@@ -51,20 +51,25 @@ class EventGridSource(EnvelopeSource):
         return token_matches(self.secrets, given)
 
     def handshake(self, body: Any, request: RawRequest) -> Reply | None:
-        events = event_list(body)
-        validating = request.headers.get("aeg-event-type", "").strip() == "SubscriptionValidation"
-        codes = [validation_code(event) for event in events if event.get("eventType") == VALIDATION_EVENT]
-        if not validating and not codes:
-            return None
-        if not validating or len(events) != 1 or len(codes) != 1 or codes[0] is None:
-            # Answering a validation that carries other events would silently drop those events.
-            raise BadRequestBody("a subscription validation needs the aeg-event-type: SubscriptionValidation "
-                                 "header and exactly one event, the validation event with data.validationCode")
-        log.info("source %s: answered an Event Grid subscription validation", self.name)
-        return Reply(200, {"validationResponse": codes[0]})
+        return validation_reply(self.name, body, request)
 
     def split(self, body: Any, request: RawRequest) -> list[Item]:
         return grid_items(body)
+
+
+def validation_reply(source_name: str, body: Any, request: RawRequest) -> Reply | None:
+    """The answer to a subscription validation (after the key check), None for ordinary events."""
+    events = event_list(body)
+    validating = request.headers.get("aeg-event-type", "").strip() == "SubscriptionValidation"
+    codes = [validation_code(event) for event in events if event.get("eventType") == VALIDATION_EVENT]
+    if not validating and not codes:
+        return None
+    if not validating or len(events) != 1 or len(codes) != 1 or codes[0] is None:
+        # Answering a validation that carries other events would silently drop those events.
+        raise BadRequestBody("a subscription validation needs the aeg-event-type: SubscriptionValidation "
+                             "header and exactly one event, the validation event with data.validationCode")
+    log.info("source %s: answered an Event Grid subscription validation", source_name)
+    return Reply(200, {"validationResponse": codes[0]})
 
 
 def grid_items(body: Any) -> list[Item]:
@@ -88,7 +93,7 @@ def validation_code(event: dict) -> str | None:
 
 # ---- Business Central -------------------------------------------------------------------------
 
-class BusinessCentralSchema(SourceSchema):
+class BusinessCentralSchema(EnvelopeSchema):
     secret = SecretsField()
 
 

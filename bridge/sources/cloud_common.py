@@ -4,47 +4,44 @@ and deliveries whose default event type and id come from the envelope rather tha
 Cloud senders wrap the event they carry (a JSON string inside JSON, base64 data, an array of
 events). Their `parse` keeps the envelope and their `split` returns `Item`s: the payload the rules
 see plus the sender's own event type and delivery id for it. A YAML `event:` / `delivery_id:`
-expression wins over those defaults whenever it yields a value.
+expression wins over those defaults whenever it yields a value. `Item` and that precedence live in
+base (any source's `unwrap:` uses them too) and are re-exported here.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validates_schema
 
-from bridge.sources.base import Delivery, RawRequest, Source, header_bytes, same_bytes, search_text
+from bridge.sources.base import (Delivery, Item, RawRequest, Source, SourceSchema, header_bytes,  # noqa: F401
+                                 same_bytes, search_text, text_or_none)
 from bridge.sources.outbound import OutboundError
 
 NOT_JSON = object()
 CACHE_SIZE = 32
 
 
-@dataclass(frozen=True)
-class Item:
-    """One event cut out of an envelope, with the sender's defaults for its type and id."""
-    payload: Any
-    event_type: str | None = None
-    delivery_id: str | None = None
+class EnvelopeSchema(SourceSchema):
+    """The cloud envelope types unwrap their own envelope: `unwrap:` is for the other types."""
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def no_unwrap(self, data, original_data, **kwargs):
+        if isinstance(original_data, dict) and "unwrap" in original_data:
+            kind = original_data.get("type")
+            raise ValidationError(f"not allowed on type {kind}: it unwraps its own envelope already; "
+                                  "unwrap: is for sources such as token or basic that receive an envelope",
+                                  field_name="unwrap")
 
 
 class EnvelopeSource(Source):
-    """A source whose `split` returns `Item`s; see the module docstring for the precedence."""
+    """A source whose `split` returns `Item`s (the Item-aware delivery lives in base.Source)."""
 
     def make_delivery(self, item: Any, request: RawRequest, index: int = 0, count: int = 1) -> Delivery:
         if not isinstance(item, Item):
             item = Item(item)
-        document = {"source": self.name, "event": None, "payload": item.payload,
-                    "headers": request.headers, "query": request.query}
-        event_type = text_or_none(search_text(self.options.get("event"), document)) or item.event_type
-        configured_id = text_or_none(search_text(self.options.get("delivery_id"), document))
-        delivery_id = configured_id or item.delivery_id
-        # A configured expression may read a value shared by the whole batch: suffix it to be safe.
-        if delivery_id is not None and count > 1 and (configured_id or not self.item_ids_are_unique):
-            delivery_id = f"{delivery_id}#{index}"
-        return Delivery(self.name, event_type, delivery_id, item.payload, request.headers, request.query)
+        return super().make_delivery(item, request, index, count)
 
     def fetch(self, url: str) -> bytes | None:
         """GET through the app's outbound client; None when it fails or none is set (dry runs)."""
@@ -62,18 +59,6 @@ def json_or_none(raw: bytes) -> Any:
         return json.loads(raw.decode("utf-8-sig"))
     except (ValueError, RecursionError):  # decoding errors and over-long integers are ValueErrors
         return NOT_JSON
-
-
-def text_or_none(value: Any) -> str | None:
-    """A JSON string usable as an event type or id. JSON can smuggle lone surrogates (`"\\ud800"`),
-    which no database column takes: such a value counts as absent."""
-    if not isinstance(value, str):
-        return None
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return None
-    return value
 
 
 def token_matches(secrets: list[str], given: str | None) -> bool:

@@ -24,10 +24,10 @@ from urllib.parse import unquote_to_bytes
 
 from marshmallow import fields, validate
 
-from bridge.sources.base import (BadRequestBody, RawRequest, Reply, SecretsField, SourceSchema, Unverified,
+from bridge.sources.base import (BadRequestBody, RawRequest, Reply, SecretsField, Unverified,
                                 header_bytes)
 from bridge.sources.bodies import decode_text, media_type_and_charset, parse_json
-from bridge.sources.cloud_common import (EnvelopeSource, Item, escaped, StringListField, bearer_token, text_or_none,
+from bridge.sources.cloud_common import (EnvelopeSchema, EnvelopeSource, Item, escaped, StringListField, bearer_token, text_or_none,
                                          token_matches)
 
 log = logging.getLogger("bridge.sources.cloudevents")
@@ -37,7 +37,7 @@ REQUIRED = ("specversion", "id", "source", "type")
 ALLOW = "POST, OPTIONS"
 
 
-class CloudEventsSchema(SourceSchema):
+class CloudEventsSchema(EnvelopeSchema):
     secret = SecretsField()
     query = fields.String(load_default="access_token", validate=validate.Length(min=1))
     allowed_origins = StringListField(load_default=None)

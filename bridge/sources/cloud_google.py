@@ -22,8 +22,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from bridge.sources.base import BadRequestBody, RawRequest, SecretsField, SourceSchema
-from bridge.sources.cloud_common import (EnvelopeSource, Item, StringListField, bearer_token, text_or_none,
+from bridge.sources.base import BadRequestBody, RawRequest, SecretsField
+from bridge.sources.cloud_common import (EnvelopeSchema, EnvelopeSource, Item, StringListField, bearer_token, text_or_none,
                                          token_matches)
 
 log = logging.getLogger("bridge.sources.pubsub")
@@ -35,7 +35,7 @@ KEYS_MAX_AGE = 3600.0      # Google rotates its keys over days; refresh hourly
 UNKNOWN_KID_REFETCH = 60.0  # an unknown key id refetches at most this often (hostile ids cannot hammer Google)
 
 
-class PubSubSchema(SourceSchema):
+class PubSubSchema(EnvelopeSchema):
     secret = SecretsField(required=False, load_default=None)
     query = fields.String(load_default="token", validate=validate.Length(min=1))
     audience = StringListField(load_default=None)

@@ -214,6 +214,8 @@ class AkeneoSource(SenderSource):
         return self.scheme.verify(request, self.secrets)
 
     def split(self, payload, request):
+        if self.options.get("unwrap"):
+            return super().split(payload, request)
         if isinstance(payload, dict) and isinstance(payload.get("events"), list):
             if not all(isinstance(item, dict) for item in payload["events"]):
                 raise BadRequestBody("an Akeneo batch is a list of event objects under 'events'")
