@@ -313,6 +313,42 @@ def same_bytes(expected: bytes, given: bytes) -> bool:
     return hmac.compare_digest(expected, given)
 
 
+def token_matches(secrets: list[str], given: str | bytes | None) -> bool:
+    """A shared token (or password) against every configured secret, in constant time, on bytes;
+    every secret is compared, with no early exit, so timing does not tell which one matched."""
+    if given is None:
+        return False
+    given_bytes = given if isinstance(given, bytes) else header_bytes(given)
+    matched = False
+    for secret in secrets:
+        matched |= same_bytes(secret.encode("utf-8"), given_bytes)
+    return matched
+
+
+def first_header(headers: dict[str, str], names) -> str | None:
+    """The first of a sender's header names that is present and not empty (names lower-cased)."""
+    for name in names:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+def auth_credentials(value: str | None, scheme: str) -> str | None:
+    """The credentials after an Authorization scheme name (compared case-insensitively, as HTTP says)."""
+    if not value:
+        return None
+    name, _, rest = value.strip().partition(" ")
+    if name.lower() != scheme or not rest.strip():
+        return None
+    return rest.strip()
+
+
+def bearer_token(value: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value, else None."""
+    return auth_credentials(value, "bearer")
+
+
 def header_bytes(value: str) -> bytes:
     """Header text back to the bytes that were sent (WSGI decodes headers as latin-1)."""
     try:

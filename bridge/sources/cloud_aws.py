@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from bridge.sources.base import RawRequest, Reply, Unverified
-from bridge.sources.bodies import media_type_and_charset, decode_text, parse_json
-from bridge.sources.cloud_common import (EnvelopeSchema, NOT_JSON, BoundedCache, EnvelopeSource, Item, StringListField,
+from bridge.sources.bodies import decode_text, media_type_and_charset, parse_json
+from bridge.sources.cloud_common import (NOT_JSON, BoundedCache, EnvelopeSchema, EnvelopeSource, Item, StringListField,
                                          https_host, json_or_none, text_or_none)
 
 log = logging.getLogger("bridge.sources.sns")

@@ -17,9 +17,9 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from bridge.sources.base import BadRequestBody, RawRequest, Reply, SecretsField
-from bridge.sources.cloud_common import (EnvelopeSchema, NOT_JSON, EnvelopeSource, Item, escaped, json_or_none, text_or_none,
-                                         token_matches)
+from bridge.sources.base import BadRequestBody, RawRequest, Reply, SecretsField, token_matches
+from bridge.sources.cloud_common import (NOT_JSON, EnvelopeSchema, EnvelopeSource, Item, escaped, json_or_none,
+                                         text_or_none)
 
 log = logging.getLogger("bridge.sources.azure")
 

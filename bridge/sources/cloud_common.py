@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 from marshmallow import ValidationError, fields, validates_schema
 
-from bridge.sources.base import (Delivery, Item, RawRequest, Source, SourceSchema, header_bytes,  # noqa: F401
-                                 same_bytes, search_text, text_or_none)
+from bridge.sources.base import (Delivery, Item, RawRequest, Source, SourceSchema, search_text,  # noqa: F401
+                                 text_or_none, token_matches)
 from bridge.sources.outbound import OutboundError
 
 NOT_JSON = object()
@@ -59,25 +59,6 @@ def json_or_none(raw: bytes) -> Any:
         return json.loads(raw.decode("utf-8-sig"))
     except (ValueError, RecursionError):  # decoding errors and over-long integers are ValueErrors
         return NOT_JSON
-
-
-def token_matches(secrets: list[str], given: str | None) -> bool:
-    """A shared token against every configured secret, in constant time, on bytes."""
-    if given is None:
-        return False
-    given_bytes = header_bytes(given) if isinstance(given, str) else b""
-    matched = False
-    for secret in secrets:
-        matched |= same_bytes(secret.encode("utf-8"), given_bytes)
-    return matched
-
-
-def bearer_token(headers: dict[str, str]) -> str | None:
-    """The token of `Authorization: Bearer <token>` (scheme case-insensitive), else None."""
-    scheme, _, token = headers.get("authorization", "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
 
 
 def https_host(url: Any) -> str | None:

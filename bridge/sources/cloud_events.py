@@ -24,11 +24,10 @@ from urllib.parse import unquote_to_bytes
 
 from marshmallow import fields, validate
 
-from bridge.sources.base import (BadRequestBody, RawRequest, Reply, SecretsField, Unverified,
-                                header_bytes)
+from bridge.sources.base import (BadRequestBody, RawRequest, Reply, SecretsField, Unverified, bearer_token,
+                                 header_bytes, token_matches)
 from bridge.sources.bodies import decode_text, media_type_and_charset, parse_json
-from bridge.sources.cloud_common import (EnvelopeSchema, EnvelopeSource, Item, escaped, StringListField, bearer_token, text_or_none,
-                                         token_matches)
+from bridge.sources.cloud_common import EnvelopeSchema, EnvelopeSource, Item, StringListField, escaped, text_or_none
 
 log = logging.getLogger("bridge.sources.cloudevents")
 
@@ -87,7 +86,7 @@ class CloudEventsSource(EnvelopeSource):
     # ---- deliveries -----------------------------------------------------------------------
 
     def verify(self, request: RawRequest) -> bool:
-        by_header = token_matches(self.secrets, bearer_token(request.headers))
+        by_header = token_matches(self.secrets, bearer_token(request.headers.get("authorization")))
         by_query = token_matches(self.secrets, request.query.get(self.options["query"]))
         return by_header or by_query
 

@@ -22,9 +22,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from bridge.sources.base import BadRequestBody, RawRequest, SecretsField
-from bridge.sources.cloud_common import (EnvelopeSchema, EnvelopeSource, Item, StringListField, bearer_token, text_or_none,
-                                         token_matches)
+from bridge.sources.base import BadRequestBody, RawRequest, SecretsField, bearer_token, token_matches
+from bridge.sources.cloud_common import EnvelopeSchema, EnvelopeSource, Item, StringListField, text_or_none
 
 log = logging.getLogger("bridge.sources.pubsub")
 
@@ -78,7 +77,7 @@ class PubSubSource(EnvelopeSource):
         return token_ok and oidc_ok
 
     def oidc_valid(self, request: RawRequest) -> bool:
-        token = bearer_token(request.headers)
+        token = bearer_token(request.headers.get("authorization"))
         if token is None or not token.isascii():
             return False
         try:

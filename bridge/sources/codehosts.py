@@ -9,31 +9,11 @@ import hmac
 
 from marshmallow import ValidationError, fields, validates_schema
 
-from bridge.sources.base import (DEFAULT_TOLERANCE, DurationField, RawRequest, SecretsField, Source, SourceSchema,
-                                 header_bytes)
+from bridge.sources.base import (DEFAULT_TOLERANCE, DurationField, RawRequest, SecretsField, SourceSchema,
+                                 token_matches)
+from bridge.sources.generic import SenderSource
 from bridge.sources.github import LOOKALIKE_SENDERS, prefixed_hmac_valid
 from bridge.sources.signatures import decode_signature, digest, standard_webhooks_key, standard_webhooks_valid
-
-
-def first_header(request: RawRequest, names) -> str | None:
-    """The first of `names` the sender set to something non-empty."""
-    for name in names:
-        value = request.headers.get(name)
-        if value:
-            return value
-    return None
-
-
-class SenderDefaults:
-    """Event type and delivery id from the sender's headers unless the YAML says otherwise."""
-    event_headers: tuple[str, ...] = ()
-    delivery_headers: tuple[str, ...] = ()
-
-    def event_type(self, document, request):
-        return super().event_type(document, request) or first_header(request, self.event_headers)
-
-    def delivery_id(self, document, request):
-        return super().delivery_id(document, request) or first_header(request, self.delivery_headers)
 
 
 # ---- GitLab -----------------------------------------------------------------------------------
@@ -62,7 +42,7 @@ class GitLabSchema(SourceSchema):
                                   "signing_secret (its signing token, whsec_...), or both", field_name="secret")
 
 
-class GitLabSource(SenderDefaults, Source):
+class GitLabSource(SenderSource):
     """`X-Gitlab-Token` is the secret token itself; the signing token signs id, timestamp and body.
 
     Every check that is configured must pass: with both set, a request needs the token and a fresh
@@ -74,12 +54,12 @@ class GitLabSource(SenderDefaults, Source):
     # the only id older GitLab versions send.
     delivery_headers = ("idempotency-key", "webhook-id", "x-gitlab-webhook-uuid")
 
-    def delivery_id(self, document, request):
+    def sender_delivery_id(self, document, request):
         """With a signing secret the signed webhook-id names the delivery: the unsigned
         Idempotency-Key could be changed to slip a replay past deduplication."""
-        if self.options.get("signing_secret") and not self.options.get("delivery_id"):
+        if self.options.get("signing_secret"):
             return request.headers.get("webhook-id") or None
-        return super().delivery_id(document, request)
+        return super().sender_delivery_id(document, request)
 
     def verify(self, request: RawRequest) -> bool:
         checks = []
@@ -93,24 +73,13 @@ class GitLabSource(SenderDefaults, Source):
         return bool(checks) and all(checks)
 
 
-def token_matches(secrets, given: str | None) -> bool:
-    """A shared token compared as bytes in constant time against every configured secret."""
-    if given is None:
-        return False
-    given_bytes = header_bytes(given)
-    matched = False
-    for secret in secrets:
-        matched |= hmac.compare_digest(secret.encode("utf-8"), given_bytes)
-    return matched
-
-
 # ---- Gitea, Forgejo, Gogs ---------------------------------------------------------------------
 
 class GiteaSchema(SourceSchema):
     secret = SecretsField()
 
 
-class GiteaSource(SenderDefaults, Source):
+class GiteaSource(SenderSource):
     """Bare hex HMAC-SHA256 of the body, under each sender's own header name.
 
     Forgejo sends its own, Gitea's and Gogs' headers; Gitea sends Gitea's and Gogs'; Gogs its own.
@@ -145,7 +114,7 @@ class BitbucketSchema(SourceSchema):
     allow_sha1 = fields.Boolean(load_default=False)
 
 
-class BitbucketSource(SenderDefaults, Source):
+class BitbucketSource(SenderSource):
     """`X-Hub-Signature: sha256=<hex>`: GitHub's legacy SHA-1 header name, but SHA-256 inside.
 
     The algorithm comes from the prefix; `sha1=` counts only with `allow_sha1: true`. Both

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import re
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
@@ -19,11 +18,9 @@ from typing import Any, NamedTuple
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from bridge.sources.base import (DEFAULT_TOLERANCE, DurationField, RawRequest, SecretsField, Source,
-                                 SourceSchema, header_bytes, same_bytes)
-from bridge.sources.signatures import ALGORITHMS, ENCODINGS, decode_signature, digest, timestamp_fresh
-
-MAX_SIGNATURES = 16          # more than any sender sends while rotating; caps the HMAC work per request
-_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+                                 SourceSchema, auth_credentials, bearer_token, first_header, header_bytes,
+                                 same_bytes, token_matches)
+from bridge.sources.signatures import ALGORITHMS, ENCODINGS, any_signature_matches, fresh_unix_seconds
 
 
 # ---- signed content: a template such as "{timestamp}.{body}" -----------------------------------
@@ -74,39 +71,6 @@ class SignedField(fields.String):
 
 # ---- matching --------------------------------------------------------------------------------
 
-def matches_any(keys, message: bytes, algorithm: str, encoding: str, candidates) -> bool:
-    """Rotation on both sides: any key against any signature the sender gave.
-
-    Each key's HMAC is computed once (a 5 MiB body times every pair would be a cheap way to burn our
-    CPU), and every pair is compared, with no early exit, so timing does not tell which one matched."""
-    given = [decode_signature(text.strip(), encoding) for text in candidates]
-    given = [value for value in given if value is not None]
-    if not given or len(given) > MAX_SIGNATURES:
-        return False
-    matched = False
-    for key in keys:
-        expected = digest(key, message, algorithm)
-        for value in given:
-            matched |= hmac.compare_digest(expected, value)
-    return matched
-
-
-def first_header(headers: dict[str, str], names) -> str | None:
-    """The first of a sender's header names that is present and not empty (names lower-cased)."""
-    for name in names:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
-
-
-def fresh_unix_seconds(text: str | None, now: float, tolerance: float) -> bool:
-    """Signed timestamps are ASCII decimal seconds; anything else (1e9, ' 12', non-ASCII) fails."""
-    if text is None or not _UNIX_SECONDS.fullmatch(text):
-        return False
-    return timestamp_fresh(text, now, tolerance)
-
-
 @dataclass(frozen=True)
 class HmacScheme:
     """How one sender signs: an HMAC of `signed` (body, timestamp, id), written in a header,
@@ -127,7 +91,7 @@ class HmacScheme:
         if given is None or values is None:
             return False
         message = render_signed(self.signed, values)
-        return matches_any(keys, message, self.algorithm, self.encoding, self.candidates(given))
+        return any_signature_matches(keys, message, self.algorithm, self.encoding, self.candidates(given))
 
     def signed_values(self, request: RawRequest) -> dict[str, bytes] | None:
         values = {"body": request.body}
@@ -170,7 +134,10 @@ def body_field(document: dict, name: str) -> str | None:
 
 class SenderSource(Source):
     """A source whose sender names its events and deliveries. A YAML `event:` / `delivery_id:` wins
-    whenever it yields a value; when it yields nothing, the sender's own name for it is used."""
+    whenever it yields a value; when it yields nothing, the sender's own name for it is used: by
+    default the first of its `event_headers` / `delivery_headers` that is set."""
+    event_headers: tuple[str, ...] = ()
+    delivery_headers: tuple[str, ...] = ()
 
     def event_type(self, document, request):
         return super().event_type(document, request) or self.sender_event_type(document, request)
@@ -179,10 +146,10 @@ class SenderSource(Source):
         return super().delivery_id(document, request) or self.sender_delivery_id(document, request)
 
     def sender_event_type(self, document: dict, request: RawRequest) -> str | None:
-        return None
+        return first_header(request.headers, self.event_headers)
 
     def sender_delivery_id(self, document: dict, request: RawRequest) -> str | None:
-        return None
+        return first_header(request.headers, self.delivery_headers)
 
 
 def without_credentials(request: RawRequest, headers=(), query=()) -> RawRequest:
@@ -275,14 +242,7 @@ class TokenSource(Source):
     schema = TokenSchema
 
     def verify(self, request: RawRequest) -> bool:
-        given = self.given_token(request)
-        if given is None:
-            return False
-        given_bytes = header_bytes(given)
-        matched = False
-        for secret in self.secrets:
-            matched |= same_bytes(secret.encode("utf-8"), given_bytes)
-        return matched
+        return token_matches(self.secrets, self.given_token(request))
 
     def given_token(self, request: RawRequest) -> str | None:
         if self.options.get("bearer"):
@@ -296,20 +256,6 @@ class TokenSource(Source):
         header = "authorization" if self.options.get("bearer") else self.options.get("header")
         cleaned = without_credentials(request, headers=[header], query=[self.options.get("query")])
         return super().make_delivery(payload, cleaned, index, count)
-
-
-def bearer_token(value: str | None) -> str | None:
-    return _credentials(value, "bearer")
-
-
-def _credentials(value: str | None, scheme: str) -> str | None:
-    """The credentials after an auth scheme name (compared case-insensitively, as HTTP says)."""
-    if not value:
-        return None
-    name, _, rest = value.strip().partition(" ")
-    if name.lower() != scheme or not rest.strip():
-        return None
-    return rest.strip()
 
 
 # ---- type: basic -------------------------------------------------------------------------------
@@ -344,17 +290,14 @@ class BasicSource(Source):
             return False
         user, password = pair
         user_ok = same_bytes(self.options["user"].encode("utf-8"), user)
-        password_ok = False
-        for secret in self.secrets:
-            password_ok |= same_bytes(secret.encode("utf-8"), password)
-        return user_ok & password_ok
+        return user_ok & token_matches(self.secrets, password)
 
     def make_delivery(self, payload, request, index=0, count=1):
         return super().make_delivery(payload, without_credentials(request, headers=["authorization"]), index, count)
 
 
 def basic_pair(value: str | None) -> tuple[bytes, bytes] | None:
-    encoded = _credentials(value, "basic")
+    encoded = auth_credentials(value, "basic")
     if encoded is None:
         return None
     try:

@@ -12,14 +12,13 @@ stored ping shows in `GET /events/<id>` that the hook reaches the bridge with th
 """
 from __future__ import annotations
 
-import hmac
-
 from marshmallow import fields
 
-from bridge.sources.base import RawRequest, SecretsField, Source, SourceSchema
+from bridge.sources.base import RawRequest, SecretsField, SourceSchema
 from bridge.sources.bodies import media_type_and_charset
 from bridge.sources.errors import BadRequestBody
-from bridge.sources.signatures import ALGORITHMS, decode_signature, digest
+from bridge.sources.generic import SenderSource
+from bridge.sources.signatures import ALGORITHMS, any_signature_matches
 
 # Senders that copy GitHub's headers; any of their own headers marks a delivery as theirs.
 LOOKALIKE_SENDERS = ("forgejo", "gitea", "gogs")
@@ -32,9 +31,11 @@ class GitHubSchema(SourceSchema):
     allow_sha1 = fields.Boolean(load_default=False)
 
 
-class GitHubSource(Source):
+class GitHubSource(SenderSource):
     type_name = "github"
     schema = GitHubSchema
+    event_headers = ("x-github-event",)
+    delivery_headers = ("x-github-delivery",)
 
     def verify(self, request: RawRequest) -> bool:
         headers = request.headers
@@ -59,13 +60,6 @@ class GitHubSource(Source):
             raise BadRequestBody("a GitHub event is a JSON object")
         return payload
 
-    def event_type(self, document, request):
-        """The YAML `event:` wins when it yields a value; GitHub's header otherwise."""
-        return super().event_type(document, request) or request.headers.get("x-github-event") or None
-
-    def delivery_id(self, document, request):
-        return super().delivery_id(document, request) or request.headers.get("x-github-delivery") or None
-
 
 def _has_payload_field(body: bytes) -> bool:
     return body.startswith(b"payload=") or b"&payload=" in body
@@ -73,14 +67,8 @@ def _has_payload_field(body: bytes) -> bool:
 
 def prefixed_hmac_valid(secrets, body: bytes, header: str, allowed: tuple[str, ...]) -> bool:
     """`<algorithm>=<hex>`: the algorithm comes from the prefix, never from the header's name, and
-    must be one the source accepts. Any secret may match (rotation); no early exit between them."""
+    must be one the source accepts. Any secret may match (rotation)."""
     algorithm, sep, value = header.partition("=")
     if not sep or algorithm not in allowed or algorithm not in ALGORITHMS:
         return False
-    given = decode_signature(value, "hex")
-    if given is None:
-        return False
-    matched = False
-    for secret in secrets:
-        matched |= hmac.compare_digest(digest(secret, body, algorithm), given)
-    return matched
+    return any_signature_matches(secrets, body, algorithm, "hex", [value])

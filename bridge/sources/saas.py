@@ -10,11 +10,11 @@ from __future__ import annotations
 from marshmallow import ValidationError
 
 from bridge.sources.base import (DEFAULT_TOLERANCE, DurationField, RawRequest, Reply, SecretsField, SourceSchema,
-                                 header_bytes)
+                                 first_header, header_bytes)
 from bridge.sources.errors import BadRequestBody
-from bridge.sources.generic import (HmacScheme, SenderSource, Slot, as_text, body_field, first_header,
-                                    fresh_unix_seconds, matches_any)
-from bridge.sources.signatures import standard_webhooks_key, standard_webhooks_valid
+from bridge.sources.generic import HmacScheme, SenderSource, Slot, as_text, body_field
+from bridge.sources.signatures import (any_signature_matches, fresh_unix_seconds, standard_webhooks_key,
+                                       standard_webhooks_valid)
 
 
 class SignedTimestampSchema(SourceSchema):
@@ -61,7 +61,7 @@ class StripeSource(SenderSource):
         if not signatures or not fresh_unix_seconds(timestamp, request.received_at, self.options["tolerance"]):
             return False
         message = header_bytes(timestamp) + b"." + request.body
-        return matches_any(self.secrets, message, "sha256", "hex", signatures)
+        return any_signature_matches(self.secrets, message, "sha256", "hex", signatures)
 
     def sender_event_type(self, document, request):
         return body_field(document, "type")

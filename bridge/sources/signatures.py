@@ -8,8 +8,12 @@ import hmac
 import math
 import re
 
+from bridge.sources.base import header_bytes
+
 ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
 ENCODINGS = ("hex", "base64")
+MAX_SIGNATURES = 16          # more than any sender sends while rotating; caps the HMAC work per request
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 def digest(secret: str | bytes, message: bytes, algorithm: str) -> bytes:
@@ -36,14 +40,28 @@ def signature_matches(secret: str | bytes, message: bytes, algorithm: str, encod
 
 
 def any_signature_matches(secrets, message: bytes, algorithm: str, encoding: str, candidates) -> bool:
-    """Rotation on both sides: any configured secret against any signature the sender gave.
+    """Rotation on both sides: any secret against any signature the sender gave.
 
-    Every pair is compared, with no early exit, so timing does not tell which secret matched."""
+    Each secret's HMAC is computed once (a 5 MiB body times every pair would be a cheap way to burn
+    our CPU), more than MAX_SIGNATURES signatures are refused, and every pair is compared with no
+    early exit, so timing does not tell which one matched."""
+    given = [decode_signature(text.strip(), encoding) for text in candidates]
+    given = [value for value in given if value is not None]
+    if not given or len(given) > MAX_SIGNATURES:
+        return False
     matched = False
     for secret in secrets:
-        for candidate in candidates:
-            matched |= signature_matches(secret, message, algorithm, encoding, candidate)
+        expected = digest(secret, message, algorithm)
+        for value in given:
+            matched |= hmac.compare_digest(expected, value)
     return matched
+
+
+def fresh_unix_seconds(text: str | None, now: float, tolerance: float) -> bool:
+    """Signed timestamps are ASCII decimal seconds; anything else (1e9, ' 12', non-ASCII) fails."""
+    if text is None or not _UNIX_SECONDS.fullmatch(text):
+        return False
+    return timestamp_fresh(text, now, tolerance)
 
 
 def timestamp_fresh(text: str | None, now: float, tolerance: float) -> bool:
@@ -62,7 +80,6 @@ def timestamp_fresh(text: str | None, now: float, tolerance: float) -> bool:
 # ---- Standard Webhooks (https://www.standardwebhooks.com): GitLab's signing token uses it too ----
 
 STANDARD_WEBHOOKS_PREFIX = "whsec_"
-_WHOLE_SECONDS = re.compile(r"[0-9]{1,15}")
 
 
 def standard_webhooks_key(secret: str) -> bytes | None:
@@ -83,9 +100,9 @@ def standard_webhooks_valid(secrets, msg_id: str | None, timestamp: str | None, 
     the asymmetric variant) are ignored, not errors."""
     if not msg_id or not signature_header or timestamp is None:
         return False
-    if not _WHOLE_SECONDS.fullmatch(timestamp) or not timestamp_fresh(timestamp, now, tolerance):
+    if not fresh_unix_seconds(timestamp, now, tolerance):
         return False
-    message = _sent_bytes(msg_id) + b"." + timestamp.encode("ascii") + b"." + body
+    message = header_bytes(msg_id) + b"." + timestamp.encode("ascii") + b"." + body
     candidates = []
     for entry in signature_header.split(" "):
         version, _, value = entry.partition(",")
@@ -100,10 +117,3 @@ def standard_webhooks_valid(secrets, msg_id: str | None, timestamp: str | None, 
             matched |= hmac.compare_digest(expected, candidate) and key is not None
     return matched
 
-
-def _sent_bytes(text: str) -> bytes:
-    """A header value back to the bytes on the wire (WSGI hands them over latin-1 decoded)."""
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape")

@@ -9,8 +9,9 @@ import hmac
 import pytest
 
 from bridge.sources import RawRequest, SOURCE_TYPES, Unverified
-from bridge.sources.generic import (HmacScheme, Slot, as_text, basic_pair, bearer_token, fresh_unix_seconds,
-                                    matches_any, parse_signed, render_signed)
+from bridge.sources.base import bearer_token
+from bridge.sources.generic import HmacScheme, Slot, as_text, basic_pair, parse_signed, render_signed
+from bridge.sources.signatures import any_signature_matches as matches_any, fresh_unix_seconds
 from bridge.sources.saas import slack_scheme, stripe_signature
 from tests.helpers import sample
 
